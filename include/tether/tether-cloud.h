@@ -129,6 +129,14 @@ tether_cloud_prepare_async (TetherCloud *self,
 			    gpointer user_data);
 gboolean
 tether_cloud_prepare_finish (TetherCloud *self, GAsyncResult *result, GError **error);
+/*
+ * what the default prepare does, for plugins that override it: the MQTT host
+ * and port from the endpoint (the default port when it names none), the
+ * client id from the settings or else the identity's common name, no
+ * username, a clean session and no subscriptions
+ */
+gboolean
+tether_cloud_prepare_defaults (TetherCloud *self, TetherConnection *connection, GError **error);
 /* checks the kind and the publish options, then check_message */
 gboolean
 tether_cloud_check_message (TetherCloud *self,
