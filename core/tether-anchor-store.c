@@ -1,1 +1,439 @@
-/* placeholder: being written */
+/*
+ * Copyright 2026 The tether authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "tether-anchor-store.h"
+#include "tether-common.h"
+#include "tether-dbus.h"
+#include "tether-error.h"
+#include "tether-names.h"
+#include "tether-x509.h"
+
+/* larger than any real bundle of roots */
+#define TETHER_ANCHOR_MAX_SIZE (1024 * 1024)
+
+struct _TetherAnchor {
+	gchar *name;
+	gchar *object_path;
+	gboolean bundled;
+	GBytes *pem;
+	TetherDBusTrustAnchor1 *skeleton;
+};
+
+struct _TetherAnchorStore {
+	GObject parent_instance;
+	gchar *dir;
+	GDBusConnection *bus;
+	GHashTable *anchors; /* name -> TetherAnchor */
+};
+
+G_DEFINE_FINAL_TYPE (TetherAnchorStore, tether_anchor_store, G_TYPE_OBJECT)
+
+enum { SIGNAL_CHANGED, SIGNAL_LAST };
+static guint signals[SIGNAL_LAST];
+
+static void
+tether_anchor_free (TetherAnchor *anchor)
+{
+	g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (anchor->skeleton));
+	g_object_unref (anchor->skeleton);
+	g_free (anchor->name);
+	g_free (anchor->object_path);
+	g_bytes_unref (anchor->pem);
+	g_free (anchor);
+}
+
+const gchar *
+tether_anchor_get_name (TetherAnchor *anchor)
+{
+	return anchor->name;
+}
+
+const gchar *
+tether_anchor_get_object_path (TetherAnchor *anchor)
+{
+	return anchor->object_path;
+}
+
+gboolean
+tether_anchor_is_bundled (TetherAnchor *anchor)
+{
+	return anchor->bundled;
+}
+
+GBytes *
+tether_anchor_get_pem (TetherAnchor *anchor)
+{
+	return anchor->pem;
+}
+
+void
+tether_anchor_set_used_by (TetherAnchor *anchor, const gchar *const *connections)
+{
+	tether_dbus_trust_anchor1_set_used_by (anchor->skeleton, connections);
+}
+
+/* what is worth a look, but no reason to refuse */
+static GStrv
+anchor_warnings (GPtrArray *certs)
+{
+	g_autoptr (GStrvBuilder) warnings = g_strv_builder_new ();
+	gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+	gnutls_x509_crt_t top = g_ptr_array_index (certs, certs->len - 1);
+
+	for (guint i = 0; i < certs->len; i++) {
+		gnutls_x509_crt_t crt = g_ptr_array_index (certs, i);
+		g_autofree gchar *subject = tether_x509_get_subject (crt);
+		if (gnutls_x509_crt_get_expiration_time (crt) < now) {
+			tether_strv_builder_take (
+			        warnings,
+			        g_strdup_printf (_ ("certificate %u of %u ('%s') has expired"),
+			                         i + 1, certs->len, subject));
+		} else if (gnutls_x509_crt_get_activation_time (crt) > now) {
+			tether_strv_builder_take (
+			        warnings,
+			        g_strdup_printf (
+			                _ ("certificate %u of %u ('%s') is not valid yet: is "
+			                   "the clock right?"),
+			                i + 1, certs->len, subject));
+		}
+	}
+	if (!tether_x509_is_self_signed (top)) {
+		g_autofree gchar *issuer = tether_x509_get_issuer (top);
+		tether_strv_builder_take (
+		        warnings,
+		        g_strdup_printf (
+		                _ ("the top certificate is not self-signed: it vouches for a "
+		                   "server only together with its root '%s', which must be "
+		                   "a trust anchor of the connection too"),
+		                issuer));
+	}
+	return g_strv_builder_end (warnings);
+}
+
+static GVariant *
+describe_all (GPtrArray *certs, gint64 *not_after)
+{
+	GVariantBuilder builder;
+
+	*not_after = G_MAXINT64;
+	g_variant_builder_init (&builder, G_VARIANT_TYPE ("aa{sv}"));
+	for (guint i = 0; i < certs->len; i++) {
+		gnutls_x509_crt_t crt = g_ptr_array_index (certs, i);
+		g_variant_builder_add_value (&builder, tether_x509_describe (crt));
+		*not_after = MIN (*not_after, (gint64) gnutls_x509_crt_get_expiration_time (crt));
+	}
+	if (certs->len == 0)
+		*not_after = 0;
+	return g_variant_builder_end (&builder);
+}
+
+static TetherAnchor *
+anchor_new (TetherAnchorStore *self, const gchar *name, const gchar *origin, GPtrArray *certs,
+            GBytes *pem, GError **error)
+{
+	TetherAnchor *anchor = g_new0 (TetherAnchor, 1);
+	g_autofree gchar *escaped = g_dbus_escape_object_path (name);
+	gint64 not_after = 0;
+	GVariant *described = describe_all (certs, &not_after);
+
+	anchor->name = g_strdup (name);
+	anchor->object_path = g_strdup_printf ("/org/tether/Tether1/anchors/%s", escaped);
+	anchor->bundled = g_str_has_prefix (origin, "bundled:");
+	anchor->pem = g_bytes_ref (pem);
+	anchor->skeleton = tether_dbus_trust_anchor1_skeleton_new ();
+	tether_dbus_trust_anchor1_set_name (anchor->skeleton, name);
+	tether_dbus_trust_anchor1_set_origin (anchor->skeleton, origin);
+	tether_dbus_trust_anchor1_set_certificates (anchor->skeleton, described);
+	tether_dbus_trust_anchor1_set_not_after (anchor->skeleton, not_after);
+	if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (anchor->skeleton),
+	                                       self->bus, anchor->object_path, error)) {
+		g_object_unref (anchor->skeleton);
+		g_free (anchor->name);
+		g_free (anchor->object_path);
+		g_bytes_unref (anchor->pem);
+		g_free (anchor);
+		return NULL;
+	}
+	return anchor;
+}
+
+static gboolean
+parse_anchor (GBytes *data, GPtrArray **certs_out, GBytes **pem_out, GError **error)
+{
+	g_autoptr (GPtrArray) certs = NULL;
+	g_autofree gchar *pem = NULL;
+	gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+	gboolean any_valid = FALSE;
+
+	if (g_bytes_get_size (data) == 0) {
+		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+		                     _ ("the file is empty"));
+		return FALSE;
+	}
+	if (g_bytes_get_size (data) > TETHER_ANCHOR_MAX_SIZE) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+		             _ ("the file is %zu bytes; a trust anchor is at most %u"),
+		             g_bytes_get_size (data), (guint) TETHER_ANCHOR_MAX_SIZE);
+		return FALSE;
+	}
+	certs = tether_x509_parse_pem (data, error);
+	if (certs == NULL)
+		return FALSE;
+	for (guint i = 0; i < certs->len; i++) {
+		gnutls_x509_crt_t crt = g_ptr_array_index (certs, i);
+		if (gnutls_x509_crt_get_expiration_time (crt) >= now)
+			any_valid = TRUE;
+	}
+	if (!any_valid) {
+		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+		                     _ ("every certificate in it has expired"));
+		return FALSE;
+	}
+	pem = tether_x509_export_pem (certs, error);
+	if (pem == NULL)
+		return FALSE;
+	*pem_out = g_bytes_new_take (pem, strlen (pem));
+	pem = NULL;
+	*certs_out = g_steal_pointer (&certs);
+	return TRUE;
+}
+
+TetherAnchor *
+tether_anchor_store_add (TetherAnchorStore *self, const gchar *name, GBytes *data, gboolean replace,
+                         GStrv *warnings, GError **error)
+{
+	TetherAnchor *old;
+	TetherAnchor *anchor;
+	g_autoptr (GPtrArray) certs = NULL;
+	g_autoptr (GBytes) pem = NULL;
+	g_autofree gchar *path = NULL;
+	g_autofree gchar *basename = NULL;
+
+	if (!tether_name_check (name, _ ("trust anchor"), error))
+		return NULL;
+	old = g_hash_table_lookup (self->anchors, name);
+	if (old != NULL && old->bundled) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_EXISTS,
+		             _ ("trust anchor '%s' is bundled with a cloud plugin and cannot be "
+		                "replaced; choose another name"),
+		             name);
+		return NULL;
+	}
+	if (old != NULL && !replace) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_EXISTS,
+		             _ ("trust anchor '%s' exists already: remove it first, or replace it"),
+		             name);
+		return NULL;
+	}
+	if (!parse_anchor (data, &certs, &pem, error)) {
+		g_prefix_error (error, _ ("trust anchor '%s': "), name);
+		return NULL;
+	}
+
+	/* on disk first, atomically: a crash leaves the old one or the new one */
+	basename = g_strdup_printf ("%s.pem", name);
+	path = g_build_filename (self->dir, basename, NULL);
+	if (!g_file_set_contents_full (
+	            path, g_bytes_get_data (pem, NULL), (gssize) g_bytes_get_size (pem),
+	            G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE, 0600, error))
+		return NULL;
+
+	if (old != NULL)
+		g_hash_table_remove (self->anchors, name);
+	anchor = anchor_new (self, name, "added", certs, pem, error);
+	if (anchor == NULL)
+		return NULL;
+	g_hash_table_insert (self->anchors, anchor->name, anchor);
+	if (warnings != NULL)
+		*warnings = anchor_warnings (certs);
+	g_info ("trust anchor %s %s: %u certificates", name, old != NULL ? "replaced" : "added",
+	        certs->len);
+	g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+	return anchor;
+}
+
+gboolean
+tether_anchor_store_add_bundled (TetherAnchorStore *self, const gchar *cloud, const gchar *slug,
+                                 GBytes *data, GError **error)
+{
+	g_autofree gchar *name = g_strdup_printf ("%s.%s", cloud, slug);
+	g_autofree gchar *origin = g_strdup_printf ("bundled:%s", cloud);
+	g_autoptr (GPtrArray) certs = NULL;
+	g_autoptr (GBytes) pem = NULL;
+	TetherAnchor *anchor;
+
+	if (!tether_name_check (name, _ ("trust anchor"), error))
+		return FALSE;
+	if (g_hash_table_contains (self->anchors, name)) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_EXISTS,
+		             _ ("trust anchor '%s' exists already"), name);
+		return FALSE;
+	}
+	if (!parse_anchor (data, &certs, &pem, error))
+		return FALSE;
+	anchor = anchor_new (self, name, origin, certs, pem, error);
+	if (anchor == NULL)
+		return FALSE;
+	g_hash_table_insert (self->anchors, anchor->name, anchor);
+	g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+	return TRUE;
+}
+
+gboolean
+tether_anchor_store_remove (TetherAnchorStore *self, const gchar *name, GError **error)
+{
+	TetherAnchor *anchor = g_hash_table_lookup (self->anchors, name);
+	g_autofree gchar *basename = NULL;
+	g_autofree gchar *path = NULL;
+
+	if (anchor == NULL) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
+		             _ ("there is no trust anchor '%s'"), name);
+		return FALSE;
+	}
+	if (anchor->bundled) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+		             _ ("trust anchor '%s' is bundled with a cloud plugin and cannot be "
+		                "removed"),
+		             name);
+		return FALSE;
+	}
+	basename = g_strdup_printf ("%s.pem", name);
+	path = g_build_filename (self->dir, basename, NULL);
+	if (g_unlink (path) != 0 && errno != ENOENT) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED, _ ("cannot remove %s: %s"),
+		             path, g_strerror (errno));
+		return FALSE;
+	}
+	g_hash_table_remove (self->anchors, name);
+	g_info ("trust anchor %s removed", name);
+	g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+	return TRUE;
+}
+
+TetherAnchor *
+tether_anchor_store_lookup (TetherAnchorStore *self, const gchar *name)
+{
+	return g_hash_table_lookup (self->anchors, name);
+}
+
+static gint
+anchor_compare (gconstpointer a, gconstpointer b)
+{
+	const TetherAnchor *aa = *(TetherAnchor *const *) a;
+	const TetherAnchor *bb = *(TetherAnchor *const *) b;
+	return g_strcmp0 (aa->name, bb->name);
+}
+
+GPtrArray *
+tether_anchor_store_list (TetherAnchorStore *self)
+{
+	GPtrArray *list = tether_hash_table_get_values (self->anchors);
+	g_ptr_array_sort (list, anchor_compare);
+	return list;
+}
+
+/* a damaged file is kept for a person to look at, out of the way */
+static void
+set_aside (const gchar *path, const gchar *why)
+{
+	g_autofree gchar *aside = g_strdup_printf ("%s.damaged", path);
+
+	g_warning ("trust anchor file %s is damaged (%s); moved to %s", path, why, aside);
+	if (g_rename (path, aside) != 0)
+		g_warning ("cannot move %s aside: %s", path, g_strerror (errno));
+}
+
+static void
+load_dir (TetherAnchorStore *self)
+{
+	g_autoptr (GDir) dir = g_dir_open (self->dir, 0, NULL);
+	const gchar *entry;
+
+	while (dir != NULL && (entry = g_dir_read_name (dir)) != NULL) {
+		g_autofree gchar *path = NULL;
+		g_autofree gchar *name = NULL;
+		g_autofree gchar *contents = NULL;
+		g_autoptr (GError) error = NULL;
+		g_autoptr (GPtrArray) certs = NULL;
+		g_autoptr (GBytes) data = NULL;
+		g_autoptr (GBytes) pem = NULL;
+		TetherAnchor *anchor;
+		gsize len = 0;
+
+		if (!g_str_has_suffix (entry, ".pem"))
+			continue;
+		path = g_build_filename (self->dir, entry, NULL);
+		name = g_strndup (entry, strlen (entry) - strlen (".pem"));
+		if (!tether_name_check (name, _ ("trust anchor"), &error)) {
+			set_aside (path, error->message);
+			continue;
+		}
+		if (!g_file_get_contents (path, &contents, &len, &error)) {
+			g_warning ("cannot read %s: %s", path, error->message);
+			continue;
+		}
+		data = g_bytes_new_take (g_steal_pointer (&contents), len);
+		if (!parse_anchor (data, &certs, &pem, &error)) {
+			set_aside (path, error->message);
+			continue;
+		}
+		anchor = anchor_new (self, name, "added", certs, pem, &error);
+		if (anchor == NULL) {
+			g_warning ("cannot export trust anchor %s: %s", name, error->message);
+			continue;
+		}
+		g_hash_table_insert (self->anchors, anchor->name, anchor);
+	}
+}
+
+TetherAnchorStore *
+tether_anchor_store_new (const gchar *state_dir, GDBusConnection *bus, GError **error)
+{
+	g_autoptr (TetherAnchorStore) self = g_object_new (TETHER_TYPE_ANCHOR_STORE, NULL);
+
+	self->dir = g_build_filename (state_dir, "anchors", NULL);
+	self->bus = g_object_ref (bus);
+	if (g_mkdir_with_parents (self->dir, 0700) != 0) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED, _ ("cannot create %s: %s"),
+		             self->dir, g_strerror (errno));
+		return NULL;
+	}
+	load_dir (self);
+	return g_steal_pointer (&self);
+}
+
+static void
+tether_anchor_store_finalize (GObject *object)
+{
+	TetherAnchorStore *self = TETHER_ANCHOR_STORE (object);
+
+	g_hash_table_unref (self->anchors);
+	g_free (self->dir);
+	g_clear_object (&self->bus);
+	G_OBJECT_CLASS (tether_anchor_store_parent_class)->finalize (object);
+}
+
+static void
+tether_anchor_store_class_init (TetherAnchorStoreClass *klass)
+{
+	G_OBJECT_CLASS (klass)->finalize = tether_anchor_store_finalize;
+	signals[SIGNAL_CHANGED] =
+	        g_signal_new ("changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+	                      NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+tether_anchor_store_init (TetherAnchorStore *self)
+{
+	self->anchors = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+	                                       (GDestroyNotify) tether_anchor_free);
+}

@@ -1,1 +1,1014 @@
-/* placeholder: being written */
+/*
+ * Copyright 2026 The tether authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+
+#include "tether-connection-private.h"
+#include "tether-dbus.h"
+#include "tether-error.h"
+#include "tether-mqtt-session.h"
+#include "tether-names.h"
+#include "tether-outbox.h"
+#include "tether-tls-probe.h"
+
+/* messages handed to Paho and not yet acknowledged, at most */
+#define TETHER_SEND_WINDOW 256
+/* seconds the TLS probe may take to classify a failure */
+#define TETHER_PROBE_TIMEOUT 10
+
+struct _TetherConnection {
+	GObject parent_instance;
+	gchar *id;
+	gchar *object_path;
+	TetherCloud *cloud;
+	GSettings *settings;
+	GDBusConnection *bus;
+	TetherAnchorStore *anchors;
+	TetherIdentityStore *identities;
+	gchar *state_dir;
+	TetherDBusConnection1 *skeleton;
+
+	/* from the settings */
+	gchar *host;
+	guint16 port;
+	gboolean enabled;
+
+	/* what the plugin set while preparing */
+	TetherMqttParams params;
+	GPtrArray *subscriptions;
+
+	TetherMqttSession *session;
+	TetherOutbox *outbox;
+	GCancellable *cancellable;
+	guint reconnect_id;
+	guint reload_id;
+	guint backoff;
+	guint64 delivered;
+	guint64 dropped;
+	gchar *paho_message; /* while the probe runs */
+};
+
+G_DEFINE_FINAL_TYPE (TetherConnection, tether_connection, G_TYPE_OBJECT)
+
+static void tether_connection_connect_now (TetherConnection *self);
+static void tether_connection_flush (TetherConnection *self);
+
+/* the plugin-facing API */
+
+const gchar *
+tether_connection_get_id (TetherConnection *self)
+{
+	g_return_val_if_fail (TETHER_IS_CONNECTION (self), NULL);
+	return self->id;
+}
+
+const gchar *
+tether_connection_get_host (TetherConnection *self)
+{
+	g_return_val_if_fail (TETHER_IS_CONNECTION (self), NULL);
+	return self->host;
+}
+
+guint16
+tether_connection_get_port (TetherConnection *self)
+{
+	g_return_val_if_fail (TETHER_IS_CONNECTION (self), 0);
+	return self->port;
+}
+
+const gchar *
+tether_connection_get_client_id (TetherConnection *self)
+{
+	g_return_val_if_fail (TETHER_IS_CONNECTION (self), NULL);
+	return tether_dbus_connection1_get_client_id (self->skeleton);
+}
+
+guint
+tether_connection_get_keepalive (TetherConnection *self)
+{
+	g_return_val_if_fail (TETHER_IS_CONNECTION (self), 0);
+	return g_settings_get_uint (self->settings, "keepalive");
+}
+
+GVariant *
+tether_connection_get_cloud_options (TetherConnection *self)
+{
+	g_return_val_if_fail (TETHER_IS_CONNECTION (self), NULL);
+	return tether_dbus_connection1_get_cloud_options (self->skeleton);
+}
+
+gchar *
+tether_connection_dup_identity_common_name (TetherConnection *self, GError **error)
+{
+	const gchar *name = tether_connection_get_identity_name (self);
+	TetherIdentity *identity;
+	const gchar *common_name;
+
+	identity = tether_identity_store_lookup (self->identities, name, FALSE, error);
+	if (identity == NULL)
+		return NULL;
+	common_name = tether_identity_get_common_name (identity);
+	if (common_name == NULL) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
+		             _ ("identity '%s' has no certificate with a common name: install one "
+		                "with 'tetherctl identity install'"),
+		             name);
+		return NULL;
+	}
+	return g_strdup (common_name);
+}
+
+gchar *
+tether_connection_dup_state_dir (TetherConnection *self, GError **error)
+{
+	g_autofree gchar *dir = g_build_filename (self->state_dir, "connections", self->id, NULL);
+
+	if (g_mkdir_with_parents (dir, 0700) != 0) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED, _ ("cannot create %s: %s"),
+		             dir, g_strerror (errno));
+		return NULL;
+	}
+	return g_steal_pointer (&dir);
+}
+
+void
+tether_connection_set_mqtt_host (TetherConnection *self, const gchar *host, guint16 port)
+{
+	g_return_if_fail (TETHER_IS_CONNECTION (self));
+	g_free (self->params.host);
+	self->params.host = g_strdup (host);
+	self->params.port = port;
+}
+
+void
+tether_connection_set_mqtt_client_id (TetherConnection *self, const gchar *client_id)
+{
+	g_return_if_fail (TETHER_IS_CONNECTION (self));
+	g_free (self->params.client_id);
+	self->params.client_id = g_strdup (client_id);
+}
+
+void
+tether_connection_set_mqtt_username (TetherConnection *self, const gchar *username)
+{
+	g_return_if_fail (TETHER_IS_CONNECTION (self));
+	g_free (self->params.username);
+	self->params.username = g_strdup (username);
+}
+
+void
+tether_connection_set_mqtt_alpn (TetherConnection *self, const gchar *const *protocols)
+{
+	g_return_if_fail (TETHER_IS_CONNECTION (self));
+	g_strfreev (self->params.alpn);
+	self->params.alpn = g_strdupv ((gchar **) protocols);
+}
+
+void
+tether_connection_set_mqtt_clean_session (TetherConnection *self, gboolean clean_session)
+{
+	g_return_if_fail (TETHER_IS_CONNECTION (self));
+	self->params.clean_session = clean_session;
+}
+
+void
+tether_connection_clear_subscriptions (TetherConnection *self)
+{
+	g_return_if_fail (TETHER_IS_CONNECTION (self));
+	g_ptr_array_set_size (self->subscriptions, 0);
+}
+
+void
+tether_connection_add_subscription (TetherConnection *self, const gchar *topic_filter)
+{
+	g_return_if_fail (TETHER_IS_CONNECTION (self));
+	g_ptr_array_add (self->subscriptions, g_strdup (topic_filter));
+}
+
+void
+tether_connection_emit_received (TetherConnection *self, const gchar *kind, const gchar *topic,
+                                 GBytes *payload, GVariant *details)
+{
+	g_autoptr (GVariant) details_sunk = NULL;
+
+	g_return_if_fail (TETHER_IS_CONNECTION (self));
+	if (details == NULL)
+		details = g_variant_new ("a{sv}", NULL);
+	details_sunk = g_variant_ref_sink (details);
+	g_debug ("connection %s: received %s on %s (%zu bytes)", self->id, kind, topic,
+	         g_bytes_get_size (payload));
+	tether_dbus_connection1_emit_received (
+	        self->skeleton, kind, topic,
+	        g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, payload, TRUE), details_sunk);
+}
+
+void
+tether_connection_emit_message_result (TetherConnection *self, guint64 id, const gchar *status,
+                                       GVariant *details)
+{
+	g_autoptr (GVariant) details_sunk = NULL;
+
+	g_return_if_fail (TETHER_IS_CONNECTION (self));
+	if (details == NULL)
+		details = g_variant_new ("a{sv}", NULL);
+	details_sunk = g_variant_ref_sink (details);
+	tether_dbus_connection1_emit_message_result (self->skeleton, id, status, details_sunk);
+}
+
+/* the core's side */
+
+const gchar *
+tether_connection_get_object_path (TetherConnection *self)
+{
+	return self->object_path;
+}
+
+TetherCloud *
+tether_connection_get_cloud (TetherConnection *self)
+{
+	return self->cloud;
+}
+
+GSettings *
+tether_connection_get_settings (TetherConnection *self)
+{
+	return self->settings;
+}
+
+const gchar *
+tether_connection_get_identity_name (TetherConnection *self)
+{
+	return tether_dbus_connection1_get_identity (self->skeleton);
+}
+
+gboolean
+tether_connection_get_enabled (TetherConnection *self)
+{
+	return self->enabled;
+}
+
+guint64
+tether_connection_get_queued (TetherConnection *self)
+{
+	return tether_outbox_get_length (self->outbox);
+}
+
+GStrv
+tether_connection_dup_anchor_names (TetherConnection *self)
+{
+	const gchar *const *names = tether_dbus_connection1_get_trust_anchors (self->skeleton);
+	GPtrArray *bundled;
+	g_autoptr (GStrvBuilder) builder = NULL;
+
+	if (names != NULL && names[0] != NULL)
+		return g_strdupv ((gchar **) names);
+
+	/* none named: the cloud's default set */
+	builder = g_strv_builder_new ();
+	bundled = tether_cloud_get_bundled_anchors (self->cloud);
+	for (guint i = 0; i < bundled->len; i++) {
+		TetherBundledAnchor *anchor = g_ptr_array_index (bundled, i);
+		g_autofree gchar *name = NULL;
+		if (!anchor->in_default_set)
+			continue;
+		name = g_strdup_printf ("%s.%s", tether_cloud_get_name (self->cloud), anchor->slug);
+		g_strv_builder_add (builder, name);
+	}
+	return g_strv_builder_end (builder);
+}
+
+static void
+set_state (TetherConnection *self, const gchar *state, const gchar *last_error)
+{
+	const gchar *old = tether_dbus_connection1_get_state (self->skeleton);
+	gboolean state_changed = g_strcmp0 (old, state) != 0;
+	gboolean error_changed =
+	        last_error != NULL &&
+	        g_strcmp0 (last_error, tether_dbus_connection1_get_last_error (self->skeleton)) !=
+	                0;
+
+	/* logged once per change, not once per retry */
+	if (error_changed && last_error[0] != '\0') {
+		g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "TETHER_CONNECTION", self->id,
+		                  "TETHER_CLOUD", tether_cloud_get_name (self->cloud), "MESSAGE",
+		                  "connection %s: %s", self->id, last_error);
+	}
+	if (error_changed)
+		tether_dbus_connection1_set_last_error (self->skeleton, last_error);
+	if (!state_changed)
+		return;
+	g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_INFO, "TETHER_CONNECTION", self->id,
+	                  "TETHER_CLOUD", tether_cloud_get_name (self->cloud), "MESSAGE",
+	                  "connection %s: %s -> %s", self->id, old, state);
+	tether_dbus_connection1_set_state (self->skeleton, state);
+}
+
+static void
+update_counters (TetherConnection *self)
+{
+	tether_dbus_connection1_set_queued (self->skeleton,
+	                                    tether_outbox_get_length (self->outbox));
+	tether_dbus_connection1_set_delivered (self->skeleton, self->delivered);
+	tether_dbus_connection1_set_dropped (self->skeleton, self->dropped);
+}
+
+static gboolean
+reconnect_cb (gpointer user_data)
+{
+	TetherConnection *self = user_data;
+
+	self->reconnect_id = 0;
+	tether_connection_connect_now (self);
+	return G_SOURCE_REMOVE;
+}
+
+/* exponential backoff with jitter, within the settings' bounds */
+static void
+schedule_reconnect (TetherConnection *self)
+{
+	guint min_s = g_settings_get_uint (self->settings, "reconnect-min");
+	guint max_s = MAX (g_settings_get_uint (self->settings, "reconnect-max"), min_s);
+	guint delay_ms;
+
+	if (!self->enabled)
+		return;
+	g_clear_handle_id (&self->reconnect_id, g_source_remove);
+	self->backoff = self->backoff == 0 ? min_s : MIN (self->backoff * 2, max_s);
+	delay_ms = self->backoff * 1000;
+	delay_ms = delay_ms / 2 + (guint) g_random_int_range (0, (gint) (delay_ms / 2) + 1);
+	g_debug ("connection %s: next attempt in %u ms", self->id, delay_ms);
+	self->reconnect_id = g_timeout_add (delay_ms, reconnect_cb, self);
+}
+
+static void
+fail (TetherConnection *self, const gchar *message)
+{
+	set_state (self, "failed", message);
+	schedule_reconnect (self);
+}
+
+static GBytes *
+collect_anchor_pem (TetherConnection *self, gchar **names_out, GError **error)
+{
+	g_auto (GStrv) names = tether_connection_dup_anchor_names (self);
+	g_autoptr (GByteArray) pem = g_byte_array_new ();
+
+	if (names == NULL || names[0] == NULL) {
+		g_set_error (
+		        error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
+		        _ ("no trust anchor: add the server's root CA with 'tetherctl anchor add' "
+		           "and name it with 'tetherctl connection modify %s --anchor NAME'"),
+		        self->id);
+		return NULL;
+	}
+	for (guint i = 0; names[i] != NULL; i++) {
+		TetherAnchor *anchor = tether_anchor_store_lookup (self->anchors, names[i]);
+		GBytes *bytes;
+		if (anchor == NULL) {
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
+			             _ ("trust anchor '%s' does not exist: add it with "
+			                "'tetherctl anchor add %s FILE'"),
+			             names[i], names[i]);
+			return NULL;
+		}
+		bytes = tether_anchor_get_pem (anchor);
+		g_byte_array_append (pem, g_bytes_get_data (bytes, NULL),
+		                     (guint) g_bytes_get_size (bytes));
+	}
+	*names_out = g_strjoinv (", ", names);
+	return g_byte_array_free_to_bytes (g_steal_pointer (&pem));
+}
+
+static void
+probe_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	g_autoptr (TetherConnection) self = user_data;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GVariant) report = tether_tls_probe_finish (result, &error);
+	g_autofree gchar *paho_message = g_steal_pointer (&self->paho_message);
+	const gchar *message = NULL;
+	gboolean ok = FALSE;
+	g_autofree gchar *text = NULL;
+
+	if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+		return;
+	if (report != NULL) {
+		g_variant_lookup (report, "ok", "b", &ok);
+		g_variant_lookup (report, "message", "&s", &message);
+	}
+	if (report != NULL && !ok && message != NULL)
+		text = g_strdup (message);
+	else if (ok)
+		text = g_strdup_printf (_ ("the broker at %s:%u refused the MQTT session: %s"),
+		                        self->params.host, self->params.port, paho_message);
+	else
+		text = g_strdup_printf (_ ("cannot connect to %s:%u: %s"), self->params.host,
+		                        self->params.port, paho_message);
+	fail (self, text);
+}
+
+static void
+session_connect_failed_cb (TetherMqttSession *session, gint code, const gchar *message,
+                           TetherConnection *self)
+{
+	g_autoptr (GError) error = NULL;
+	g_autofree gchar *names = NULL;
+	g_autoptr (GBytes) pem = collect_anchor_pem (self, &names, &error);
+	const gchar *sni = NULL;
+
+	g_debug ("connection %s: connect failed: %s (%d)", self->id, message, code);
+	if (pem == NULL) {
+		fail (self, error->message);
+		return;
+	}
+
+	/* Paho says the same for every TLS failure: ask GnuTLS why */
+	g_free (self->paho_message);
+	self->paho_message = g_strdup (message);
+	if (!g_hostname_is_ip_address (self->params.host))
+		sni = self->params.host;
+	tether_tls_probe_async (self->params.host, self->params.port, sni,
+	                        (const gchar *const *) self->params.alpn, pem, names,
+	                        self->params.cert_file, self->params.key_file, TETHER_PROBE_TIMEOUT,
+	                        self->cancellable, probe_cb, g_object_ref (self));
+}
+
+static void
+session_connected_cb (TetherMqttSession *session, TetherConnection *self)
+{
+	g_autoptr (GError) error = NULL;
+
+	self->backoff = 0;
+	tether_dbus_connection1_set_client_id (self->skeleton, self->params.client_id);
+	set_state (self, "connected", "");
+	if (!tether_mqtt_session_subscribe (self->session, self->subscriptions, &error))
+		g_warning ("connection %s: %s", self->id, error->message);
+	tether_cloud_connected (self->cloud, self);
+	tether_connection_flush (self);
+}
+
+static void
+session_connection_lost_cb (TetherMqttSession *session, const gchar *cause, TetherConnection *self)
+{
+	g_autofree gchar *text = NULL;
+
+	tether_outbox_unsend_all (self->outbox);
+	text = g_strdup_printf (_ ("the connection to %s:%u was lost%s%s"), self->params.host,
+	                        self->params.port, cause != NULL && cause[0] != '\0' ? ": " : "",
+	                        cause != NULL ? cause : "");
+	set_state (self, "connecting", text);
+	schedule_reconnect (self);
+}
+
+static void
+acknowledge (TetherConnection *self, guint64 id)
+{
+	if (!tether_outbox_remove (self->outbox, id))
+		return;
+	self->delivered++;
+	update_counters (self);
+	tether_connection_emit_message_result (self, id, "delivered", NULL);
+}
+
+static void
+session_delivered_cb (TetherMqttSession *session, guint64 id, TetherConnection *self)
+{
+	acknowledge (self, id);
+	tether_connection_flush (self);
+}
+
+static void
+session_send_failed_cb (TetherMqttSession *session, guint64 id, const gchar *message,
+                        TetherConnection *self)
+{
+	/* it stays queued and goes again after the reconnect */
+	g_debug ("connection %s: message %" G_GUINT64_FORMAT " not sent: %s", self->id, id,
+	         message);
+}
+
+static void
+session_message_cb (TetherMqttSession *session, const gchar *topic, GBytes *payload,
+                    TetherConnection *self)
+{
+	tether_cloud_handle_incoming (self->cloud, self, topic, payload);
+}
+
+static void
+drop_message (TetherConnection *self, TetherMessage *message, const gchar *status, const gchar *why)
+{
+	guint64 id = tether_message_get_id (message);
+	g_autoptr (GVariantDict) details = g_variant_dict_new (NULL);
+
+	if (why != NULL)
+		g_variant_dict_insert (details, "message", "s", why);
+	tether_outbox_remove (self->outbox, id);
+	self->dropped++;
+	update_counters (self);
+	tether_connection_emit_message_result (self, id, status, g_variant_dict_end (details));
+}
+
+/* hands queued messages to the session, up to the window */
+static void
+tether_connection_flush (TetherConnection *self)
+{
+	gint64 now = g_get_real_time ();
+
+	while (tether_mqtt_session_is_connected (self->session) &&
+	       tether_mqtt_session_get_n_inflight (self->session) < TETHER_SEND_WINDOW) {
+		g_autoptr (GError) error = NULL;
+		TetherMessage *message = tether_outbox_next_unsent (self->outbox);
+
+		if (message == NULL)
+			break;
+		g_object_ref (message);
+		if (tether_message_get_expires (message) != 0 &&
+		    tether_message_get_expires (message) <= now) {
+			drop_message (self, message, "expired", NULL);
+		} else if (!tether_cloud_map_message (self->cloud, self, message, &error)) {
+			g_warning ("connection %s: message %" G_GUINT64_FORMAT " dropped: %s",
+			           self->id, tether_message_get_id (message), error->message);
+			drop_message (self, message, "dead-letter", error->message);
+		} else if (!tether_mqtt_session_publish (self->session,
+		                                         tether_message_get_topic (message),
+		                                         tether_message_get_wire_payload (message),
+		                                         tether_message_get_qos (message),
+		                                         tether_message_get_id (message), &error)) {
+			/* the connection is going; the loss resets what was sent */
+			g_debug ("connection %s: %s", self->id, error->message);
+			g_object_unref (message);
+			break;
+		} else if (tether_message_get_qos (message) == 0) {
+			/* nothing will acknowledge it */
+			acknowledge (self, tether_message_get_id (message));
+		}
+		g_object_unref (message);
+	}
+}
+
+static gboolean
+build_session_params (TetherConnection *self, GError **error)
+{
+	g_autofree gchar *dir = NULL;
+	g_autofree gchar *names = NULL;
+	g_autofree gchar *trust_file = NULL;
+	g_autoptr (GBytes) pem = NULL;
+	TetherIdentity *identity;
+	const gchar *identity_name = tether_connection_get_identity_name (self);
+
+	identity = tether_identity_store_lookup (self->identities, identity_name, FALSE, error);
+	if (identity == NULL)
+		return FALSE;
+	if (g_strcmp0 (tether_identity_get_state (identity), "ready") != 0 &&
+	    g_strcmp0 (tether_identity_get_state (identity), "expired") != 0) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
+		             _ ("identity '%s' has no certificate: create a request with "
+		                "'tetherctl identity request', have the device CA sign it, and "
+		                "install it with 'tetherctl identity install'"),
+		             identity_name);
+		return FALSE;
+	}
+
+	/* the anchors, as the only trust store Paho gets */
+	pem = collect_anchor_pem (self, &names, error);
+	if (pem == NULL)
+		return FALSE;
+	dir = tether_connection_dup_state_dir (self, error);
+	if (dir == NULL)
+		return FALSE;
+	trust_file = g_build_filename (dir, "trust.pem", NULL);
+	if (!g_file_set_contents_full (trust_file, g_bytes_get_data (pem, NULL),
+	                               (gssize) g_bytes_get_size (pem),
+	                               G_FILE_SET_CONTENTS_CONSISTENT, 0600, error))
+		return FALSE;
+
+	g_free (self->params.trust_file);
+	self->params.trust_file = g_steal_pointer (&trust_file);
+	g_free (self->params.cert_file);
+	self->params.cert_file = g_strdup (tether_identity_get_chain_path (identity));
+	g_free (self->params.key_file);
+	self->params.key_file = g_strdup (tether_identity_get_key_path (identity));
+	self->params.keepalive = g_settings_get_uint (self->settings, "keepalive");
+	self->params.max_inflight = TETHER_SEND_WINDOW;
+	return TRUE;
+}
+
+static void
+prepare_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	TetherConnection *self = user_data;
+	g_autoptr (GError) error = NULL;
+
+	if (!tether_cloud_prepare_finish (TETHER_CLOUD (source), result, &error)) {
+		if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+			return;
+		fail (self, error->message);
+		return;
+	}
+	if (!build_session_params (self, &error) ||
+	    !tether_mqtt_session_start (self->session, &self->params, &error)) {
+		fail (self, error->message);
+		return;
+	}
+	g_debug ("connection %s: connecting to %s:%u as %s", self->id, self->params.host,
+	         self->params.port, self->params.client_id);
+}
+
+static void
+tether_connection_stop (TetherConnection *self)
+{
+	g_cancellable_cancel (self->cancellable);
+	g_clear_object (&self->cancellable);
+	self->cancellable = g_cancellable_new ();
+	g_clear_handle_id (&self->reconnect_id, g_source_remove);
+	tether_mqtt_session_stop (self->session);
+	tether_outbox_unsend_all (self->outbox);
+}
+
+static void
+tether_connection_connect_now (TetherConnection *self)
+{
+	const gchar *state = tether_dbus_connection1_get_state (self->skeleton);
+
+	tether_connection_stop (self);
+	if (!self->enabled) {
+		set_state (self, "disconnected", NULL);
+		return;
+	}
+
+	/* a failing connection stays "failed" while it retries */
+	if (g_strcmp0 (state, "failed") != 0)
+		set_state (self, "connecting", NULL);
+	tether_cloud_prepare_async (self->cloud, self, self->cancellable, prepare_cb, self);
+}
+
+void
+tether_connection_start (TetherConnection *self)
+{
+	self->backoff = 0;
+	tether_connection_connect_now (self);
+}
+
+/* reads the settings into the object and its D-Bus properties */
+static gboolean
+load_settings (TetherConnection *self, GError **error)
+{
+	g_autofree gchar *endpoint = g_settings_get_string (self->settings, "endpoint");
+	g_autofree gchar *identity = g_settings_get_string (self->settings, "identity");
+	g_autofree gchar *client_id = g_settings_get_string (self->settings, "client-id");
+	g_auto (GStrv) anchors = g_settings_get_strv (self->settings, "trust-anchors");
+	g_autoptr (GVariant) options = g_settings_get_value (self->settings, "cloud-options");
+	g_autofree gchar *host = NULL;
+	guint16 port = 0;
+
+	if (!tether_endpoint_parse (endpoint, &host, &port, error))
+		return FALSE;
+	if (!tether_cloud_check_options (self->cloud, options, error))
+		return FALSE;
+
+	g_free (self->host);
+	self->host = g_steal_pointer (&host);
+	self->port = port;
+	self->enabled = g_settings_get_boolean (self->settings, "enabled");
+	tether_outbox_set_limits (self->outbox,
+	                          g_settings_get_uint (self->settings, "max-queued-messages"),
+	                          g_settings_get_uint64 (self->settings, "max-queued-bytes"));
+
+	tether_dbus_connection1_set_endpoint (self->skeleton, endpoint);
+	tether_dbus_connection1_set_identity (self->skeleton, identity);
+	tether_dbus_connection1_set_client_id (self->skeleton, client_id);
+	tether_dbus_connection1_set_trust_anchors (self->skeleton, (const gchar *const *) anchors);
+	tether_dbus_connection1_set_cloud_options (self->skeleton, options);
+	tether_dbus_connection1_set_enabled (self->skeleton, self->enabled);
+	return TRUE;
+}
+
+static gboolean
+reload_cb (gpointer user_data)
+{
+	TetherConnection *self = user_data;
+	g_autoptr (GError) error = NULL;
+
+	self->reload_id = 0;
+	if (!load_settings (self, &error)) {
+		tether_connection_stop (self);
+		set_state (self, "failed", error->message);
+		return G_SOURCE_REMOVE;
+	}
+	g_info ("connection %s: settings changed, reconnecting", self->id);
+	tether_connection_start (self);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+settings_changed_cb (GSettings *settings, const gchar *key, TetherConnection *self)
+{
+	/* several keys change at once: apply them together */
+	if (self->reload_id == 0)
+		self->reload_id = g_idle_add (reload_cb, self);
+}
+
+GPtrArray *
+tether_connection_check_publish (TetherConnection *self, GVariant *messages, guint *index_out,
+                                 GError **error)
+{
+	g_autoptr (GPtrArray) result = g_ptr_array_new_with_free_func (g_object_unref);
+	guint64 next_id = tether_outbox_peek_next_id (self->outbox);
+	GVariantIter iter;
+	const gchar *kind;
+	GVariant *payload_v;
+	GVariant *options;
+	guint index = 0;
+
+	g_variant_iter_init (&iter, messages);
+	while (g_variant_iter_next (&iter, "(&s@ay@a{sv})", &kind, &payload_v, &options)) {
+		g_autoptr (GVariant) payload_owned = payload_v;
+		g_autoptr (GVariant) options_owned = options;
+		g_autoptr (GBytes) payload = g_variant_get_data_as_bytes (payload_v);
+		g_autoptr (TetherMessage) message = tether_message_new (kind, payload, options);
+		guint32 expires_in = 0;
+
+		/* the id it will get, for plugins that put it in the message */
+		tether_message_set_id (message, next_id + index);
+		if (!tether_cloud_check_message (self->cloud, self, message, error)) {
+			if (index_out != NULL)
+				*index_out = index;
+			return NULL;
+		}
+		if (g_variant_lookup (options, "expires-in", "u", &expires_in) && expires_in > 0)
+			tether_message_set_expires (
+			        message, g_get_real_time () + (gint64) expires_in * G_USEC_PER_SEC);
+		g_ptr_array_add (result, g_steal_pointer (&message));
+		index++;
+	}
+	return g_steal_pointer (&result);
+}
+
+gboolean
+tether_connection_check_room (TetherConnection *self, GPtrArray *messages, GError **error)
+{
+	if (!tether_outbox_check_room (self->outbox, messages, error)) {
+		g_prefix_error (error, _ ("connection '%s': "), self->id);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+tether_connection_queue (TetherConnection *self, GPtrArray *messages, GError **error)
+{
+	if (!tether_outbox_append (self->outbox, messages, error)) {
+		g_prefix_error (error, _ ("connection '%s': "), self->id);
+		return FALSE;
+	}
+	update_counters (self);
+	tether_connection_flush (self);
+	return TRUE;
+}
+
+static GVariant *
+single_message (const gchar *kind, GVariant *payload, GVariant *options)
+{
+	GVariantBuilder builder;
+
+	g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(saya{sv})"));
+	g_variant_builder_add (&builder, "(s@ay@a{sv})", kind, payload, options);
+	return g_variant_builder_end (&builder);
+}
+
+static gboolean
+handle_publish (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocation,
+                const gchar *kind, GVariant *payload, GVariant *options, TetherConnection *self)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GVariant) batch = g_variant_ref_sink (single_message (kind, payload, options));
+	g_autoptr (GPtrArray) messages =
+	        tether_connection_check_publish (self, batch, NULL, &error);
+
+	if (messages == NULL || !tether_connection_queue (self, messages, &error)) {
+		g_dbus_method_invocation_return_gerror (invocation, error);
+		return TRUE;
+	}
+	tether_dbus_connection1_complete_publish (
+	        skeleton, invocation, tether_message_get_id (g_ptr_array_index (messages, 0)));
+	return TRUE;
+}
+
+static gboolean
+handle_publish_batch (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocation,
+                      GVariant *batch, TetherConnection *self)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) messages = NULL;
+	g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (guint64));
+	guint index = 0;
+
+	messages = tether_connection_check_publish (self, batch, &index, &error);
+	if (messages == NULL) {
+		g_prefix_error (&error, _ ("message %u: "), index);
+		g_dbus_method_invocation_return_gerror (invocation, error);
+		return TRUE;
+	}
+	if (!tether_connection_queue (self, messages, &error)) {
+		g_dbus_method_invocation_return_gerror (invocation, error);
+		return TRUE;
+	}
+	for (guint i = 0; i < messages->len; i++) {
+		guint64 id = tether_message_get_id (g_ptr_array_index (messages, i));
+		g_array_append_val (ids, id);
+	}
+	tether_dbus_connection1_complete_publish_batch (
+	        skeleton, invocation,
+	        g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, ids->data, ids->len,
+	                                   sizeof (guint64)));
+	return TRUE;
+}
+
+static gboolean
+handle_respond (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocation,
+                const gchar *request_id, gint status, GVariant *payload, TetherConnection *self)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GVariantDict) options = g_variant_dict_new (NULL);
+	g_autoptr (GVariant) batch = NULL;
+	g_autoptr (GPtrArray) messages = NULL;
+
+	g_variant_dict_insert (options, "request-id", "s", request_id);
+	g_variant_dict_insert (options, "status", "i", status);
+	batch = g_variant_ref_sink (
+	        single_message (TETHER_KIND_RESPONSE, payload, g_variant_dict_end (options)));
+	messages = tether_connection_check_publish (self, batch, NULL, &error);
+	if (messages == NULL || !tether_connection_queue (self, messages, &error)) {
+		g_dbus_method_invocation_return_gerror (invocation, error);
+		return TRUE;
+	}
+	tether_dbus_connection1_complete_respond (skeleton, invocation);
+	return TRUE;
+}
+
+static gboolean
+handle_connect (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocation,
+                TetherConnection *self)
+{
+	if (!g_settings_get_boolean (self->settings, "enabled"))
+		g_settings_set_boolean (self->settings, "enabled", TRUE); /* reconnects */
+	else
+		tether_connection_start (self);
+	tether_dbus_connection1_complete_connect (skeleton, invocation);
+	return TRUE;
+}
+
+static gboolean
+handle_disconnect (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocation,
+                   TetherConnection *self)
+{
+	g_settings_set_boolean (self->settings, "enabled", FALSE);
+	tether_dbus_connection1_complete_disconnect (skeleton, invocation);
+	return TRUE;
+}
+
+static gboolean
+handle_purge (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocation,
+              TetherConnection *self)
+{
+	g_autoptr (GArray) ids = NULL;
+
+	/* what the session holds comes back as unknown acknowledgements */
+	tether_mqtt_session_stop (self->session);
+	ids = tether_outbox_purge (self->outbox);
+	self->dropped += ids->len;
+	update_counters (self);
+	for (guint i = 0; i < ids->len; i++) {
+		tether_connection_emit_message_result (self, g_array_index (ids, guint64, i),
+		                                       "dropped", NULL);
+	}
+	g_info ("connection %s: purged %u messages", self->id, ids->len);
+	tether_connection_start (self);
+	tether_dbus_connection1_complete_purge (skeleton, invocation);
+	return TRUE;
+}
+
+TetherConnection *
+tether_connection_new (const gchar *id, TetherCloud *cloud, GSettings *settings,
+                       const TetherConnectionContext *context, GError **error)
+{
+	g_autoptr (TetherConnection) self = g_object_new (TETHER_TYPE_CONNECTION, NULL);
+	g_autofree gchar *escaped = g_dbus_escape_object_path (id);
+	g_autofree gchar *cloud_name = g_settings_get_string (settings, "cloud");
+
+	self->id = g_strdup (id);
+	self->object_path = g_strdup_printf ("/org/tether/Tether1/connections/%s", escaped);
+	self->cloud = g_object_ref (cloud);
+	self->settings = g_object_ref (settings);
+	self->bus = g_object_ref (context->bus);
+	self->anchors = g_object_ref (context->anchors);
+	self->identities = g_object_ref (context->identities);
+	self->state_dir = g_strdup (context->state_dir);
+
+	tether_dbus_connection1_set_id (self->skeleton, id);
+	tether_dbus_connection1_set_cloud (self->skeleton, cloud_name);
+	tether_dbus_connection1_set_state (self->skeleton, "disconnected");
+	tether_dbus_connection1_set_last_error (self->skeleton, "");
+	if (!load_settings (self, error))
+		return NULL;
+	update_counters (self);
+
+	g_signal_connect (self->settings, "changed", G_CALLBACK (settings_changed_cb), self);
+	g_signal_connect (self->skeleton, "handle-publish", G_CALLBACK (handle_publish), self);
+	g_signal_connect (self->skeleton, "handle-publish-batch", G_CALLBACK (handle_publish_batch),
+	                  self);
+	g_signal_connect (self->skeleton, "handle-respond", G_CALLBACK (handle_respond), self);
+	g_signal_connect (self->skeleton, "handle-connect", G_CALLBACK (handle_connect), self);
+	g_signal_connect (self->skeleton, "handle-disconnect", G_CALLBACK (handle_disconnect),
+	                  self);
+	g_signal_connect (self->skeleton, "handle-purge", G_CALLBACK (handle_purge), self);
+
+	if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->skeleton),
+	                                       self->bus, self->object_path, error))
+		return NULL;
+	return g_steal_pointer (&self);
+}
+
+void
+tether_connection_shutdown (TetherConnection *self)
+{
+	g_signal_handlers_disconnect_by_data (self->settings, self);
+	g_clear_handle_id (&self->reload_id, g_source_remove);
+	tether_connection_stop (self);
+	g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->skeleton));
+}
+
+static void
+tether_connection_dispose (GObject *object)
+{
+	TetherConnection *self = TETHER_CONNECTION (object);
+
+	if (self->settings != NULL)
+		g_signal_handlers_disconnect_by_data (self->settings, self);
+	g_clear_handle_id (&self->reconnect_id, g_source_remove);
+	g_clear_handle_id (&self->reload_id, g_source_remove);
+	if (self->cancellable != NULL)
+		g_cancellable_cancel (self->cancellable);
+	if (self->session != NULL) {
+		g_signal_handlers_disconnect_by_data (self->session, self);
+		tether_mqtt_session_stop (self->session);
+	}
+	G_OBJECT_CLASS (tether_connection_parent_class)->dispose (object);
+}
+
+static void
+tether_connection_finalize (GObject *object)
+{
+	TetherConnection *self = TETHER_CONNECTION (object);
+
+	g_free (self->id);
+	g_free (self->object_path);
+	g_free (self->host);
+	g_free (self->state_dir);
+	g_free (self->paho_message);
+	g_clear_object (&self->cloud);
+	g_clear_object (&self->settings);
+	g_clear_object (&self->bus);
+	g_clear_object (&self->anchors);
+	g_clear_object (&self->identities);
+	g_clear_object (&self->skeleton);
+	g_clear_object (&self->session);
+	g_clear_object (&self->outbox);
+	g_clear_object (&self->cancellable);
+	g_ptr_array_unref (self->subscriptions);
+	tether_mqtt_params_clear (&self->params);
+	G_OBJECT_CLASS (tether_connection_parent_class)->finalize (object);
+}
+
+static void
+tether_connection_class_init (TetherConnectionClass *klass)
+{
+	GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+	object_class->dispose = tether_connection_dispose;
+	object_class->finalize = tether_connection_finalize;
+}
+
+static void
+tether_connection_init (TetherConnection *self)
+{
+	self->skeleton = tether_dbus_connection1_skeleton_new ();
+	self->session = tether_mqtt_session_new ();
+	self->outbox = tether_outbox_new (G_MAXUINT64, G_MAXUINT64);
+	self->cancellable = g_cancellable_new ();
+	self->subscriptions = g_ptr_array_new_with_free_func (g_free);
+	self->params.clean_session = TRUE;
+
+	g_signal_connect (self->session, "connected", G_CALLBACK (session_connected_cb), self);
+	g_signal_connect (self->session, "connect-failed", G_CALLBACK (session_connect_failed_cb),
+	                  self);
+	g_signal_connect (self->session, "connection-lost", G_CALLBACK (session_connection_lost_cb),
+	                  self);
+	g_signal_connect (self->session, "delivered", G_CALLBACK (session_delivered_cb), self);
+	g_signal_connect (self->session, "send-failed", G_CALLBACK (session_send_failed_cb), self);
+	g_signal_connect (self->session, "message", G_CALLBACK (session_message_cb), self);
+}

@@ -1,5 +1,181 @@
-int
-main (void)
+/*
+ * Copyright 2026 The tether authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib-unix.h>
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <locale.h>
+#include <sys/stat.h>
+
+#include "tether-error.h"
+#include "tether-manager.h"
+
+#define TETHER_BUS_NAME "org.tether.Tether1"
+
+typedef struct {
+	GMainLoop *loop;
+	TetherManager *manager;
+	gchar *state_dir;
+	gchar *config_file;
+	gint exit_status;
+} TetherDaemon;
+
+static gboolean
+on_signal (gpointer user_data)
 {
-	return 1;
+	TetherDaemon *daemon = user_data;
+
+	g_info ("stopping");
+	g_main_loop_quit (daemon->loop);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+on_bus_acquired (GDBusConnection *bus, const gchar *name, gpointer user_data)
+{
+	TetherDaemon *daemon = user_data;
+	g_autoptr (GError) error = NULL;
+
+	/* the objects are on the bus before the name is */
+	daemon->manager = tether_manager_new (bus, daemon->state_dir, daemon->config_file, &error);
+	if (daemon->manager == NULL) {
+		g_printerr ("tetherd: %s\n", error->message);
+		daemon->exit_status = EXIT_FAILURE;
+		g_main_loop_quit (daemon->loop);
+	}
+}
+
+static void
+on_name_acquired (GDBusConnection *bus, const gchar *name, gpointer user_data)
+{
+	TetherDaemon *daemon = user_data;
+
+	g_info ("tetherd %s ready as %s (state %s, settings %s)", PACKAGE_VERSION, name,
+	        daemon->state_dir, daemon->config_file);
+}
+
+static void
+on_name_lost (GDBusConnection *bus, const gchar *name, gpointer user_data)
+{
+	TetherDaemon *daemon = user_data;
+
+	if (bus == NULL)
+		g_printerr (_ ("tetherd: cannot connect to the bus\n"));
+	else
+		g_printerr (_ ("tetherd: cannot own %s: is another tetherd running?\n"), name);
+	daemon->exit_status = EXIT_FAILURE;
+	g_main_loop_quit (daemon->loop);
+}
+
+/* the state directory is 0700: keys live below it */
+static gboolean
+prepare_state_dir (const gchar *dir, GError **error)
+{
+	GStatBuf st;
+
+	if (g_mkdir_with_parents (dir, 0700) != 0 || g_stat (dir, &st) != 0) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _ ("cannot create the state directory %s: %s"), dir,
+		             g_strerror (errno));
+		return FALSE;
+	}
+	if ((st.st_mode & 077) != 0) {
+		g_warning ("state directory %s had mode %04o; set to 0700", dir,
+		           (guint) (st.st_mode & 07777));
+		if (g_chmod (dir, 0700) != 0) {
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+			             _ ("cannot restrict the state directory %s: %s"), dir,
+			             g_strerror (errno));
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+int
+main (int argc, char **argv)
+{
+	gboolean session = FALSE;
+	gboolean verbose = FALSE;
+	gboolean version = FALSE;
+	g_autofree gchar *state_dir = NULL;
+	g_autofree gchar *config_file = NULL;
+	g_autoptr (GOptionContext) context = NULL;
+	g_autoptr (GError) error = NULL;
+	TetherDaemon daemon = { 0 };
+	guint owner_id;
+	const GOptionEntry entries[] = {
+		{ "session", 0, 0, G_OPTION_ARG_NONE, &session,
+		  N_ ("Use the session bus, and per-user state and settings"), NULL },
+		{ "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
+		  N_ ("Keep keys, anchors and queued messages in DIR"), N_ ("DIR") },
+		{ "config", 0, 0, G_OPTION_ARG_FILENAME, &config_file,
+		  N_ ("Read and write the settings in FILE"), N_ ("FILE") },
+		{ "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_ ("Log debug messages"), NULL },
+		{ "version", 0, 0, G_OPTION_ARG_NONE, &version, N_ ("Print the version"), NULL },
+		{ NULL }
+	};
+
+	setlocale (LC_ALL, "");
+	bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+	bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+	textdomain (GETTEXT_PACKAGE);
+
+	context = g_option_context_new (NULL);
+	g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+	g_option_context_set_summary (
+	        context, _ ("The tether daemon: connects this device to IoT clouds over "
+	                    "mutually authenticated TLS, and serves the "
+	                    "org.tether.Tether1 D-Bus API."));
+	g_option_context_set_description (
+	        context,
+	        _ ("Without options it runs as the system service: system bus, state in "
+	           "/var/lib/tether, settings in /etc/tether/tether.conf.\n"
+	           "Plugins load from TETHER_PLUGIN_PATH (colon-separated) when it is set.\n"
+	           "Manage it with tetherctl."));
+	g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+	if (!g_option_context_parse (context, &argc, &argv, &error)) {
+		g_printerr ("tetherd: %s\n", error->message);
+		g_printerr (_ ("Run 'tetherd --help' to see the options.\n"));
+		return 2;
+	}
+	if (version) {
+		g_print ("tetherd %s\n", PACKAGE_VERSION);
+		return EXIT_SUCCESS;
+	}
+	if (verbose)
+		g_log_set_debug_enabled (TRUE);
+
+	if (state_dir == NULL) {
+		state_dir = session ? g_build_filename (g_get_user_state_dir (), "tether", NULL)
+		                    : g_strdup (TETHER_LOCALSTATEDIR);
+	}
+	if (config_file == NULL) {
+		config_file = session ? g_build_filename (g_get_user_config_dir (), "tether",
+		                                          "tether.conf", NULL)
+		                      : g_build_filename (TETHER_SYSCONFDIR, "tether.conf", NULL);
+	}
+	if (!prepare_state_dir (state_dir, &error)) {
+		g_printerr ("tetherd: %s\n", error->message);
+		return EXIT_FAILURE;
+	}
+
+	daemon.loop = g_main_loop_new (NULL, FALSE);
+	daemon.state_dir = state_dir;
+	daemon.config_file = config_file;
+	g_unix_signal_add (SIGTERM, on_signal, &daemon);
+	g_unix_signal_add (SIGINT, on_signal, &daemon);
+	owner_id = g_bus_own_name (session ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM,
+	                           TETHER_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE, on_bus_acquired,
+	                           on_name_acquired, on_name_lost, &daemon, NULL);
+	g_main_loop_run (daemon.loop);
+
+	g_bus_unown_name (owner_id);
+	g_clear_object (&daemon.manager);
+	g_main_loop_unref (daemon.loop);
+	return daemon.exit_status;
 }

@@ -44,24 +44,16 @@ struct _TetherCloudClass {
 	GObjectClass parent_class;
 
 	gboolean (*check_options) (TetherCloud *self, GVariant *options, GError **error);
-	void (*prepare_async) (TetherCloud *self,
-			       TetherConnection *connection,
-			       GCancellable *cancellable,
-			       GAsyncReadyCallback callback,
-			       gpointer user_data);
+	void (*prepare_async) (TetherCloud *self, TetherConnection *connection,
+	                       GCancellable *cancellable, GAsyncReadyCallback callback,
+	                       gpointer user_data);
 	gboolean (*prepare_finish) (TetherCloud *self, GAsyncResult *result, GError **error);
-	gboolean (*check_message) (TetherCloud *self,
-				   TetherConnection *connection,
-				   TetherMessage *message,
-				   GError **error);
-	gboolean (*map_message) (TetherCloud *self,
-				 TetherConnection *connection,
-				 TetherMessage *message,
-				 GError **error);
-	void (*handle_incoming) (TetherCloud *self,
-				 TetherConnection *connection,
-				 const gchar *topic,
-				 GBytes *payload);
+	gboolean (*check_message) (TetherCloud *self, TetherConnection *connection,
+	                           TetherMessage *message, GError **error);
+	gboolean (*map_message) (TetherCloud *self, TetherConnection *connection,
+	                         TetherMessage *message, GError **error);
+	void (*handle_incoming) (TetherCloud *self, TetherConnection *connection,
+	                         const gchar *topic, GBytes *payload);
 	void (*connected) (TetherCloud *self, TetherConnection *connection);
 	gboolean (*session_refused) (TetherCloud *self, TetherConnection *connection);
 
@@ -70,47 +62,27 @@ struct _TetherCloudClass {
 };
 
 /* what a plugin declares in its init function */
-void
-tether_cloud_set_name (TetherCloud *self, const gchar *name);
-void
-tether_cloud_set_description (TetherCloud *self, const gchar *description);
-void
-tether_cloud_set_default_port (TetherCloud *self, guint16 port);
-void
-tether_cloud_add_kind (TetherCloud *self, const gchar *kind);
-void
-tether_cloud_add_option (TetherCloud *self,
-			 const gchar *name,
-			 const gchar *type_string,
-			 const gchar *description);
-void
-tether_cloud_add_publish_option (TetherCloud *self, const gchar *name);
-void
-tether_cloud_add_bundled_anchor (TetherCloud *self,
-				 const gchar *slug,
-				 GBytes *pem,
-				 gboolean in_default_set);
+void tether_cloud_set_name (TetherCloud *self, const gchar *name);
+void tether_cloud_set_description (TetherCloud *self, const gchar *description);
+void tether_cloud_set_default_port (TetherCloud *self, guint16 port);
+void tether_cloud_add_kind (TetherCloud *self, const gchar *kind);
+void tether_cloud_add_option (TetherCloud *self, const gchar *name, const gchar *type_string,
+                              const gchar *description);
+void tether_cloud_add_publish_option (TetherCloud *self, const gchar *name);
+void tether_cloud_add_bundled_anchor (TetherCloud *self, const gchar *slug, GBytes *pem,
+                                      gboolean in_default_set);
 
-const gchar *
-tether_cloud_get_name (TetherCloud *self);
-const gchar *
-tether_cloud_get_description (TetherCloud *self);
-guint16
-tether_cloud_get_default_port (TetherCloud *self);
-GPtrArray *
-tether_cloud_get_kinds (TetherCloud *self);
-gboolean
-tether_cloud_has_kind (TetherCloud *self, const gchar *kind);
+const gchar *tether_cloud_get_name (TetherCloud *self);
+const gchar *tether_cloud_get_description (TetherCloud *self);
+guint16 tether_cloud_get_default_port (TetherCloud *self);
+GPtrArray *tether_cloud_get_kinds (TetherCloud *self);
+gboolean tether_cloud_has_kind (TetherCloud *self, const gchar *kind);
 /* a{s(ss)}: name -> (type string, description) */
-GVariant *
-tether_cloud_get_options (TetherCloud *self);
-GPtrArray *
-tether_cloud_get_publish_options (TetherCloud *self);
-gboolean
-tether_cloud_has_publish_option (TetherCloud *self, const gchar *name);
+GVariant *tether_cloud_get_options (TetherCloud *self);
+GPtrArray *tether_cloud_get_publish_options (TetherCloud *self);
+gboolean tether_cloud_has_publish_option (TetherCloud *self, const gchar *name);
 /* of TetherBundledAnchor */
-GPtrArray *
-tether_cloud_get_bundled_anchors (TetherCloud *self);
+GPtrArray *tether_cloud_get_bundled_anchors (TetherCloud *self);
 
 typedef struct {
 	gchar *slug;
@@ -119,43 +91,27 @@ typedef struct {
 } TetherBundledAnchor;
 
 /* checks names and types against the declared options, then check_options */
-gboolean
-tether_cloud_check_options (TetherCloud *self, GVariant *options, GError **error);
-void
-tether_cloud_prepare_async (TetherCloud *self,
-			    TetherConnection *connection,
-			    GCancellable *cancellable,
-			    GAsyncReadyCallback callback,
-			    gpointer user_data);
-gboolean
-tether_cloud_prepare_finish (TetherCloud *self, GAsyncResult *result, GError **error);
+gboolean tether_cloud_check_options (TetherCloud *self, GVariant *options, GError **error);
+void tether_cloud_prepare_async (TetherCloud *self, TetherConnection *connection,
+                                 GCancellable *cancellable, GAsyncReadyCallback callback,
+                                 gpointer user_data);
+gboolean tether_cloud_prepare_finish (TetherCloud *self, GAsyncResult *result, GError **error);
 /*
  * what the default prepare does, for plugins that override it: the MQTT host
  * and port from the endpoint (the default port when it names none), the
  * client id from the settings or else the identity's common name, no
  * username, a clean session and no subscriptions
  */
-gboolean
-tether_cloud_prepare_defaults (TetherCloud *self, TetherConnection *connection, GError **error);
+gboolean tether_cloud_prepare_defaults (TetherCloud *self, TetherConnection *connection,
+                                        GError **error);
 /* checks the kind and the publish options, then check_message */
-gboolean
-tether_cloud_check_message (TetherCloud *self,
-			    TetherConnection *connection,
-			    TetherMessage *message,
-			    GError **error);
-gboolean
-tether_cloud_map_message (TetherCloud *self,
-			  TetherConnection *connection,
-			  TetherMessage *message,
-			  GError **error);
-void
-tether_cloud_handle_incoming (TetherCloud *self,
-			      TetherConnection *connection,
-			      const gchar *topic,
-			      GBytes *payload);
-void
-tether_cloud_connected (TetherCloud *self, TetherConnection *connection);
-gboolean
-tether_cloud_session_refused (TetherCloud *self, TetherConnection *connection);
+gboolean tether_cloud_check_message (TetherCloud *self, TetherConnection *connection,
+                                     TetherMessage *message, GError **error);
+gboolean tether_cloud_map_message (TetherCloud *self, TetherConnection *connection,
+                                   TetherMessage *message, GError **error);
+void tether_cloud_handle_incoming (TetherCloud *self, TetherConnection *connection,
+                                   const gchar *topic, GBytes *payload);
+void tether_cloud_connected (TetherCloud *self, TetherConnection *connection);
+gboolean tether_cloud_session_refused (TetherCloud *self, TetherConnection *connection);
 
 G_END_DECLS

@@ -17,56 +17,34 @@ G_DECLARE_FINAL_TYPE (TetherConnection, tether_connection, TETHER, CONNECTION, G
  * parameters of the MQTT session that the plugin sets while preparing it.
  */
 
-const gchar *
-tether_connection_get_id (TetherConnection *self);
+const gchar *tether_connection_get_id (TetherConnection *self);
 /* the host of the "endpoint" setting */
-const gchar *
-tether_connection_get_host (TetherConnection *self);
+const gchar *tether_connection_get_host (TetherConnection *self);
 /* the port of the "endpoint" setting, 0 if it names none */
-guint16
-tether_connection_get_port (TetherConnection *self);
+guint16 tether_connection_get_port (TetherConnection *self);
 /* the "client-id" setting, "" for the cloud's default */
-const gchar *
-tether_connection_get_client_id (TetherConnection *self);
-guint
-tether_connection_get_keepalive (TetherConnection *self);
+const gchar *tether_connection_get_client_id (TetherConnection *self);
+guint tether_connection_get_keepalive (TetherConnection *self);
 /* a{sv}, already checked against the cloud's options */
-GVariant *
-tether_connection_get_cloud_options (TetherConnection *self);
+GVariant *tether_connection_get_cloud_options (TetherConnection *self);
 /* the identity certificate's subject common name, NULL with an error if none */
-gchar *
-tether_connection_dup_identity_common_name (TetherConnection *self, GError **error);
+gchar *tether_connection_dup_identity_common_name (TetherConnection *self, GError **error);
 /* a directory the plugin may keep state in (created on demand) */
-gchar *
-tether_connection_dup_state_dir (TetherConnection *self, GError **error);
+gchar *tether_connection_dup_state_dir (TetherConnection *self, GError **error);
 
 /* the MQTT session, set by the plugin's prepare */
-void
-tether_connection_set_mqtt_host (TetherConnection *self, const gchar *host, guint16 port);
-void
-tether_connection_set_mqtt_client_id (TetherConnection *self, const gchar *client_id);
-void
-tether_connection_set_mqtt_username (TetherConnection *self, const gchar *username);
-void
-tether_connection_set_mqtt_alpn (TetherConnection *self, const gchar *const *protocols);
-void
-tether_connection_set_mqtt_clean_session (TetherConnection *self, gboolean clean_session);
-void
-tether_connection_clear_subscriptions (TetherConnection *self);
-void
-tether_connection_add_subscription (TetherConnection *self, const gchar *topic_filter);
+void tether_connection_set_mqtt_host (TetherConnection *self, const gchar *host, guint16 port);
+void tether_connection_set_mqtt_client_id (TetherConnection *self, const gchar *client_id);
+void tether_connection_set_mqtt_username (TetherConnection *self, const gchar *username);
+void tether_connection_set_mqtt_alpn (TetherConnection *self, const gchar *const *protocols);
+void tether_connection_set_mqtt_clean_session (TetherConnection *self, gboolean clean_session);
+void tether_connection_clear_subscriptions (TetherConnection *self);
+void tether_connection_add_subscription (TetherConnection *self, const gchar *topic_filter);
 
 /* what the plugin reports from incoming messages */
-void
-tether_connection_emit_received (TetherConnection *self,
-				 const gchar *kind,
-				 const gchar *topic,
-				 GBytes *payload,
-				 GVariant *details);
-void
-tether_connection_emit_message_result (TetherConnection *self,
-				       guint64 id,
-				       const gchar *status,
-				       GVariant *details);
+void tether_connection_emit_received (TetherConnection *self, const gchar *kind, const gchar *topic,
+                                      GBytes *payload, GVariant *details);
+void tether_connection_emit_message_result (TetherConnection *self, guint64 id, const gchar *status,
+                                            GVariant *details);
 
 G_END_DECLS

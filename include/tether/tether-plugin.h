@@ -39,12 +39,12 @@ typedef struct {
  *
  * Defines the plugin's entry point. Use it once, in one file of the plugin.
  */
-#define TETHER_PLUGIN_DEFINE(get_type_func)                                                      \
-	G_MODULE_EXPORT const TetherPluginInfo *tether_plugin_get_info (void);                   \
-	const TetherPluginInfo *tether_plugin_get_info (void)                                    \
-	{                                                                                        \
+#define TETHER_PLUGIN_DEFINE(get_type_func)                                                        \
+	G_MODULE_EXPORT const TetherPluginInfo *tether_plugin_get_info (void);                     \
+	const TetherPluginInfo *tether_plugin_get_info (void)                                      \
+	{                                                                                          \
 		static const TetherPluginInfo info = { TETHER_PLUGIN_ABI_VERSION, get_type_func }; \
-		return &info;                                                                    \
+		return &info;                                                                      \
 	}
 
 G_END_DECLS

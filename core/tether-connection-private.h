@@ -1,0 +1,52 @@
+/*
+ * Copyright 2026 The tether authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "tether-anchor-store.h"
+#include "tether-cloud.h"
+#include "tether-connection.h"
+#include "tether-identity-store.h"
+
+G_BEGIN_DECLS
+
+/* the core's side of a connection; plugins see tether-connection.h only */
+
+typedef struct {
+	GDBusConnection *bus;
+	TetherAnchorStore *anchors;
+	TetherIdentityStore *identities;
+	const gchar *state_dir;
+} TetherConnectionContext;
+
+TetherConnection *tether_connection_new (const gchar *id, TetherCloud *cloud, GSettings *settings,
+                                         const TetherConnectionContext *context, GError **error);
+const gchar *tether_connection_get_object_path (TetherConnection *self);
+TetherCloud *tether_connection_get_cloud (TetherConnection *self);
+GSettings *tether_connection_get_settings (TetherConnection *self);
+const gchar *tether_connection_get_identity_name (TetherConnection *self);
+/* the anchors it names, or the cloud's default set when it names none */
+GStrv tether_connection_dup_anchor_names (TetherConnection *self);
+gboolean tether_connection_get_enabled (TetherConnection *self);
+
+/* starts connecting if enabled */
+void tether_connection_start (TetherConnection *self);
+/* disconnects and unexports, before removal */
+void tether_connection_shutdown (TetherConnection *self);
+
+/*
+ * Publishing in two steps, so a fan-out to several connections is checked
+ * everywhere before it is queued anywhere: new TetherMessage objects for
+ * this connection from (kind, payload, options) tuples, checked against
+ * the cloud's rules; then queued, all or nothing. @index_out names the
+ * first refused message.
+ */
+GPtrArray *tether_connection_check_publish (TetherConnection *self, GVariant *messages,
+                                            guint *index_out, GError **error);
+gboolean tether_connection_check_room (TetherConnection *self, GPtrArray *messages, GError **error);
+gboolean tether_connection_queue (TetherConnection *self, GPtrArray *messages, GError **error);
+guint64 tether_connection_get_queued (TetherConnection *self);
+
+G_END_DECLS

@@ -1,0 +1,28 @@
+/*
+ * Copyright 2026 The tether authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+#define TETHER_SCHEMA_ID            "org.tether"
+#define TETHER_CONNECTION_SCHEMA_ID "org.tether.connection"
+#define TETHER_IDENTITY_SCHEMA_ID   "org.tether.identity"
+
+/*
+ * GSettings on a key file: the daemon writes it, and an edit by hand applies
+ * while the daemon runs (the backend watches the file).
+ */
+GSettingsBackend *tether_settings_backend_new (const gchar *path, GError **error);
+
+/* the root settings; fails with a clear error when the schemas are missing */
+GSettings *tether_settings_new_root (GSettingsBackend *backend, GError **error);
+GSettings *tether_settings_new_connection (GSettingsBackend *backend, const gchar *id);
+/* forgets every key of a relocatable schema instance */
+void tether_settings_reset_all (GSettings *settings);
+
+G_END_DECLS
