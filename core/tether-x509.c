@@ -1,1 +1,1432 @@
-/* placeholder: being written */
+/*
+ * Copyright 2026 The tether authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include <glib/gi18n-lib.h>
+#include <tether/tether-error.h>
+
+#include "tether-x509.h"
+
+/* the largest PEM input we look at: a bundle of a few hundred certificates */
+#define TETHER_X509_MAX_PEM_SIZE  (4 * 1024 * 1024)
+#define TETHER_CSR_MAX_NAME_CHARS 64
+
+/* a gnutls_datum_t the library allocated, wiped before it is freed (it may hold a key) */
+static void
+secret_datum_clear (gnutls_datum_t *datum)
+{
+	if (datum->data != NULL) {
+		gnutls_memset (datum->data, 0, datum->size);
+		gnutls_free (datum->data);
+	}
+	datum->data = NULL;
+	datum->size = 0;
+}
+
+static void
+datum_clear (gnutls_datum_t *datum)
+{
+	gnutls_free (datum->data);
+	datum->data = NULL;
+	datum->size = 0;
+}
+
+static void
+crt_free (gpointer crt)
+{
+	gnutls_x509_crt_deinit (crt);
+}
+
+GPtrArray *
+tether_x509_list_new (void)
+{
+	return g_ptr_array_new_with_free_func (crt_free);
+}
+
+/* PEM block walk ------------------------------------------------------------------------------ */
+
+typedef struct {
+	gchar *label;       /* "CERTIFICATE", "EC PRIVATE KEY", ... */
+	const gchar *begin; /* the first '-' of the BEGIN line */
+	gsize len;          /* up to the END line's last '-', or 0 when it has none */
+} PemBlock;
+
+static void
+pem_block_clear (PemBlock *block)
+{
+	g_clear_pointer (&block->label, g_free);
+}
+
+static const gchar *
+find_bytes (const gchar *haystack, gsize haystack_len, const gchar *needle)
+{
+	gsize needle_len = strlen (needle);
+	const gchar *end = haystack + haystack_len;
+
+	for (const gchar *p = haystack; needle_len <= (gsize) (end - p); p++) {
+		p = memchr (p, needle[0], (end - p) - needle_len + 1);
+		if (p == NULL)
+			return NULL;
+		if (memcmp (p, needle, needle_len) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/*
+ * Splits @data into its "-----BEGIN x-----" ... "-----END x-----" blocks. Text between
+ * blocks (comments, "Bag Attributes") is ignored, as OpenSSL does.
+ */
+static GArray *
+pem_split (const gchar *data, gsize size)
+{
+	GArray *blocks = g_array_new (FALSE, TRUE, sizeof (PemBlock));
+	const gchar *p = data;
+	const gchar *end = data + size;
+
+	g_array_set_clear_func (blocks, (GDestroyNotify) pem_block_clear);
+	for (;;) {
+		PemBlock block = { NULL, NULL, 0 };
+		const gchar *label;
+		const gchar *label_end;
+		const gchar *end_line;
+		g_autofree gchar *end_marker = NULL;
+
+		block.begin = find_bytes (p, end - p, "-----BEGIN ");
+		if (block.begin == NULL)
+			break;
+		label = block.begin + strlen ("-----BEGIN ");
+		label_end = find_bytes (label, end - label, "-----");
+		if (label_end == NULL || memchr (label, '\n', label_end - label) != NULL) {
+			/* a BEGIN line cut short: a block that cannot be read */
+			block.label = g_strdup ("");
+			g_array_append_val (blocks, block);
+			break;
+		}
+		block.label = g_strndup (label, label_end - label);
+
+		end_marker = g_strdup_printf ("-----END %s-----", block.label);
+		end_line = find_bytes (label_end, end - label_end, end_marker);
+		if (end_line == NULL) {
+			g_array_append_val (blocks, block);
+			break;
+		}
+		block.len = (end_line + strlen (end_marker)) - block.begin;
+		g_array_append_val (blocks, block);
+		p = block.begin + block.len;
+	}
+	return blocks;
+}
+
+static gboolean
+pem_label_is_certificate (const gchar *label)
+{
+	return g_str_equal (label, "CERTIFICATE") || g_str_equal (label, "X509 CERTIFICATE");
+}
+
+static gboolean
+pem_label_is_private_key (const gchar *label)
+{
+	return strstr (label, "PRIVATE KEY") != NULL;
+}
+
+/* a copy of a PEM block without carriage returns (a file saved on Windows) */
+static gchar *
+pem_block_to_lf (const PemBlock *block)
+{
+	GString *text = g_string_sized_new (block->len + 1);
+
+	for (gsize i = 0; i < block->len; i++) {
+		if (block->begin[i] != '\r')
+			g_string_append_c (text, block->begin[i]);
+	}
+	g_string_append_c (text, '\n');
+	return g_string_free (text, FALSE);
+}
+
+GPtrArray *
+tether_x509_parse_pem (GBytes *data, GError **error)
+{
+	g_autoptr (GPtrArray) certs = tether_x509_list_new ();
+	g_autoptr (GArray) blocks = NULL;
+	gsize size = 0;
+	const gchar *text;
+	guint n_certs = 0;
+
+	g_return_val_if_fail (data != NULL, NULL);
+	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+	text = g_bytes_get_data (data, &size);
+	if (size > TETHER_X509_MAX_PEM_SIZE) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+		             _ ("the certificate data is too large (%lu bytes, at most %d): give "
+		                "only the certificates needed"),
+		             (gulong) size, TETHER_X509_MAX_PEM_SIZE);
+		return NULL;
+	}
+	blocks = pem_split (text, size);
+
+	/* refuse a key before anything else, and never copy it */
+	for (guint i = 0; i < blocks->len; i++) {
+		const PemBlock *block = &g_array_index (blocks, PemBlock, i);
+
+		if (pem_label_is_private_key (block->label)) {
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+			             _ ("the certificate data holds a private key (PEM block %u, "
+			                "'%s'): give only the certificates; a private key is "
+			                "imported into an identity on its own"),
+			             i + 1, block->label);
+			return NULL;
+		}
+	}
+
+	/* only certificates, so each can be named by its position */
+	for (guint i = 0; i < blocks->len; i++) {
+		const PemBlock *block = &g_array_index (blocks, PemBlock, i);
+
+		if (*block->label == '\0') {
+			g_set_error (
+			        error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+			        _ ("PEM block %u is damaged: its BEGIN line is cut short; copy "
+			           "the file again"),
+			        i + 1);
+			return NULL;
+		}
+		if (!pem_label_is_certificate (block->label)) {
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+			             _ ("PEM block %u is a '%s', not a certificate: give only "
+			                "'CERTIFICATE' blocks"),
+			             i + 1, block->label);
+			return NULL;
+		}
+		n_certs++;
+	}
+	if (n_certs == 0) {
+		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+		                     _ ("no PEM certificate found (a '-----BEGIN CERTIFICATE-----' "
+		                        "block): give the certificates in PEM form; convert a DER "
+		                        "file first, for example with 'certtool --inder "
+		                        "--certificate-info'"));
+		return NULL;
+	}
+
+	for (guint i = 0; i < blocks->len; i++) {
+		const PemBlock *block = &g_array_index (blocks, PemBlock, i);
+		g_autofree gchar *pem = NULL;
+		gnutls_datum_t datum;
+		gnutls_x509_crt_t crt = NULL;
+		guint position = certs->len + 1;
+		int rc;
+
+		if (block->len == 0) {
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+			             _ ("certificate %u of %u is damaged: its PEM block has no "
+			                "'-----END CERTIFICATE-----' line; copy the file again"),
+			             position, n_certs);
+			return NULL;
+		}
+
+		pem = pem_block_to_lf (block);
+		datum.data = (unsigned char *) pem;
+		datum.size = strlen (pem);
+		rc = gnutls_x509_crt_init (&crt);
+		if (rc == GNUTLS_E_SUCCESS)
+			rc = gnutls_x509_crt_import (crt, &datum, GNUTLS_X509_FMT_PEM);
+		if (rc != GNUTLS_E_SUCCESS) {
+			g_clear_pointer (&crt, gnutls_x509_crt_deinit);
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+			             _ ("certificate %u of %u is damaged (%s): copy the file again "
+			                "or export the certificate again as PEM"),
+			             position, n_certs, gnutls_strerror (rc));
+			return NULL;
+		}
+		g_ptr_array_add (certs, crt);
+	}
+	return g_steal_pointer (&certs);
+}
+
+gchar *
+tether_x509_export_pem (GPtrArray *certs, GError **error)
+{
+	g_autoptr (GString) pem = g_string_new (NULL);
+
+	g_return_val_if_fail (certs != NULL, NULL);
+	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+	for (guint i = 0; i < certs->len; i++) {
+		gnutls_datum_t out = { NULL, 0 };
+		int rc = gnutls_x509_crt_export2 (g_ptr_array_index (certs, i), GNUTLS_X509_FMT_PEM,
+		                                  &out);
+
+		if (rc != GNUTLS_E_SUCCESS) {
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+			             _ ("certificate %u of %u could not be written as PEM (%s)"),
+			             i + 1, certs->len, gnutls_strerror (rc));
+			return NULL;
+		}
+		g_string_append_len (pem, (const gchar *) out.data, out.size);
+		datum_clear (&out);
+	}
+	return g_string_free (g_steal_pointer (&pem), FALSE);
+}
+
+/* names and attributes ------------------------------------------------------------------------ */
+
+static gchar *
+datum_to_string (gnutls_datum_t *datum)
+{
+	gchar *s = g_strndup ((const gchar *) datum->data, datum->size);
+
+	datum_clear (datum);
+	return s;
+}
+
+gchar *
+tether_x509_get_subject (gnutls_x509_crt_t crt)
+{
+	gnutls_datum_t dn = { NULL, 0 };
+
+	g_return_val_if_fail (crt != NULL, NULL);
+
+	if (gnutls_x509_crt_get_dn3 (crt, &dn, 0) != GNUTLS_E_SUCCESS)
+		return g_strdup ("");
+	return datum_to_string (&dn);
+}
+
+gchar *
+tether_x509_get_issuer (gnutls_x509_crt_t crt)
+{
+	gnutls_datum_t dn = { NULL, 0 };
+
+	g_return_val_if_fail (crt != NULL, NULL);
+
+	if (gnutls_x509_crt_get_issuer_dn3 (crt, &dn, 0) != GNUTLS_E_SUCCESS)
+		return g_strdup ("");
+	return datum_to_string (&dn);
+}
+
+gchar *
+tether_x509_get_common_name (gnutls_x509_crt_t crt)
+{
+	size_t size = 0;
+	g_autofree gchar *cn = NULL;
+	int rc;
+
+	g_return_val_if_fail (crt != NULL, NULL);
+
+	rc = gnutls_x509_crt_get_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, NULL, &size);
+	if (rc != GNUTLS_E_SHORT_MEMORY_BUFFER)
+		return NULL;
+	cn = g_malloc0 (size + 1);
+	rc = gnutls_x509_crt_get_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &size);
+	if (rc != GNUTLS_E_SUCCESS)
+		return NULL;
+	return g_steal_pointer (&cn);
+}
+
+static gchar *
+hex_join (const guint8 *bytes, gsize len, gboolean upper, const gchar *separator)
+{
+	GString *out = g_string_sized_new (len * 3);
+
+	for (gsize i = 0; i < len; i++) {
+		if (i > 0 && separator != NULL)
+			g_string_append (out, separator);
+		g_string_append_printf (out, upper ? "%02X" : "%02x", bytes[i]);
+	}
+	return g_string_free (out, FALSE);
+}
+
+gchar *
+tether_x509_get_fingerprint (gnutls_x509_crt_t crt)
+{
+	guint8 digest[64];
+	size_t size = sizeof (digest);
+
+	g_return_val_if_fail (crt != NULL, NULL);
+
+	if (gnutls_x509_crt_get_fingerprint (crt, GNUTLS_DIG_SHA256, digest, &size) !=
+	    GNUTLS_E_SUCCESS)
+		return g_strdup ("");
+	return hex_join (digest, size, TRUE, ":");
+}
+
+gchar *
+tether_x509_get_serial (gnutls_x509_crt_t crt)
+{
+	guint8 serial[64];
+	size_t size = sizeof (serial);
+	gsize skip = 0;
+
+	g_return_val_if_fail (crt != NULL, NULL);
+
+	if (gnutls_x509_crt_get_serial (crt, serial, &size) != GNUTLS_E_SUCCESS || size == 0)
+		return g_strdup ("");
+
+	/* the DER sign byte is not part of the number */
+	while (skip + 1 < size && serial[skip] == 0)
+		skip++;
+	return hex_join (serial + skip, size - skip, FALSE, NULL);
+}
+
+gboolean
+tether_x509_is_ca (gnutls_x509_crt_t crt)
+{
+	unsigned int critical = 0;
+	unsigned int ca = 0;
+	int path_len = -1;
+
+	g_return_val_if_fail (crt != NULL, FALSE);
+
+	if (gnutls_x509_crt_get_basic_constraints (crt, &critical, &ca, &path_len) < 0)
+		return FALSE;
+	return ca != 0;
+}
+
+/*
+ * Reads one DER tag-length header at @der; returns the header's length and the content's
+ * length in @content_len, or 0 when it is not a well-formed SEQUENCE within @size.
+ */
+static gsize
+der_sequence_header (const guint8 *der, gsize size, gsize *content_len)
+{
+	gsize n_len_bytes;
+	gsize len = 0;
+
+	if (size < 2 || der[0] != 0x30)
+		return 0;
+	if ((der[1] & 0x80) == 0) {
+		*content_len = der[1];
+		return *content_len <= size - 2 ? 2 : 0;
+	}
+	n_len_bytes = der[1] & 0x7f;
+	if (n_len_bytes == 0 || n_len_bytes > 4 || size < 2 + n_len_bytes)
+		return 0;
+	for (gsize i = 0; i < n_len_bytes; i++)
+		len = (len << 8) | der[2 + i];
+	if (len > size - 2 - n_len_bytes)
+		return 0;
+	*content_len = len;
+	return 2 + n_len_bytes;
+}
+
+gboolean
+tether_x509_is_self_signed (gnutls_x509_crt_t crt)
+{
+	gnutls_datum_t der = { NULL, 0 };
+	gnutls_datum_t tbs;
+	gnutls_datum_t signature;
+	g_auto (gnutls_pubkey_t) pubkey = NULL;
+	g_autofree guint8 *sig_bytes = NULL;
+	size_t sig_size = 0;
+	gsize outer_header;
+	gsize outer_len = 0;
+	gsize tbs_header;
+	gsize tbs_len = 0;
+	int sign_algo;
+	int rc;
+
+	g_return_val_if_fail (crt != NULL, FALSE);
+
+	if (gnutls_x509_crt_check_issuer (crt, crt) == 0)
+		return FALSE;
+
+	/* the signed part: the first element of the outer SEQUENCE, header included */
+	if (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_DER, &der) != GNUTLS_E_SUCCESS)
+		return FALSE;
+	outer_header = der_sequence_header (der.data, der.size, &outer_len);
+	tbs_header = outer_header == 0
+	                     ? 0
+	                     : der_sequence_header (der.data + outer_header, outer_len, &tbs_len);
+	if (tbs_header == 0) {
+		datum_clear (&der);
+		return FALSE;
+	}
+	tbs.data = der.data + outer_header;
+	tbs.size = tbs_header + tbs_len;
+
+	rc = gnutls_x509_crt_get_signature (crt, NULL, &sig_size);
+	if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER) {
+		sig_bytes = g_malloc (sig_size);
+		rc = gnutls_x509_crt_get_signature (crt, (char *) sig_bytes, &sig_size);
+	}
+	sign_algo = gnutls_x509_crt_get_signature_algorithm (crt);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_pubkey_init (&pubkey);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_pubkey_import_x509 (pubkey, crt, 0);
+	if (rc == GNUTLS_E_SUCCESS && sign_algo > 0) {
+		/* whether the key signed it, not whether the algorithm is still acceptable */
+		signature.data = sig_bytes;
+		signature.size = sig_size;
+		rc = gnutls_pubkey_verify_data2 (pubkey, sign_algo,
+		                                 GNUTLS_VERIFY_ALLOW_SIGN_WITH_SHA1 |
+		                                         GNUTLS_VERIFY_ALLOW_BROKEN,
+		                                 &tbs, &signature);
+	} else if (rc == GNUTLS_E_SUCCESS) {
+		rc = GNUTLS_E_UNKNOWN_ALGORITHM;
+	}
+	datum_clear (&der);
+	return rc >= 0;
+}
+
+static gchar *
+san_ip_to_string (const guint8 *bytes, gsize len)
+{
+	g_autoptr (GInetAddress) address = NULL;
+
+	if (len == 4)
+		address = g_inet_address_new_from_bytes (bytes, G_SOCKET_FAMILY_IPV4);
+	else if (len == 16)
+		address = g_inet_address_new_from_bytes (bytes, G_SOCKET_FAMILY_IPV6);
+	else
+		return NULL;
+	return g_inet_address_to_string (address);
+}
+
+GStrv
+tether_x509_get_host_names (gnutls_x509_crt_t crt)
+{
+	g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+	gboolean has_san = FALSE;
+
+	g_return_val_if_fail (crt != NULL, NULL);
+
+	for (guint seq = 0;; seq++) {
+		g_autofree guint8 *value = NULL;
+		size_t size = 0;
+		unsigned int critical = 0;
+		int type;
+
+		type = gnutls_x509_crt_get_subject_alt_name (crt, seq, NULL, &size, &critical);
+		if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		/* with no buffer GnuTLS either asks for one or sizes the value right away */
+		if (type < 0 && type != GNUTLS_E_SHORT_MEMORY_BUFFER)
+			continue;
+		value = g_malloc0 (size + 1);
+		type = gnutls_x509_crt_get_subject_alt_name (crt, seq, value, &size, &critical);
+		if (type == GNUTLS_SAN_DNSNAME) {
+			has_san = TRUE;
+			g_strv_builder_add (builder, (const gchar *) value);
+		} else if (type == GNUTLS_SAN_IPADDRESS) {
+			g_autofree gchar *ip = san_ip_to_string (value, size);
+
+			has_san = TRUE;
+			if (ip != NULL)
+				g_strv_builder_add (builder, ip);
+		}
+	}
+
+	if (!has_san) {
+		g_autofree gchar *cn = tether_x509_get_common_name (crt);
+
+		if (cn != NULL)
+			g_strv_builder_add (builder, cn);
+	}
+	return g_strv_builder_end (builder);
+}
+
+GVariant *
+tether_x509_describe (gnutls_x509_crt_t crt)
+{
+	GVariantDict dict;
+	g_autofree gchar *subject = NULL;
+	g_autofree gchar *issuer = NULL;
+	g_autofree gchar *fingerprint = NULL;
+
+	g_return_val_if_fail (crt != NULL, NULL);
+
+	subject = tether_x509_get_subject (crt);
+	issuer = tether_x509_get_issuer (crt);
+	fingerprint = tether_x509_get_fingerprint (crt);
+
+	g_variant_dict_init (&dict, NULL);
+	g_variant_dict_insert (&dict, "subject", "s", subject);
+	g_variant_dict_insert (&dict, "issuer", "s", issuer);
+	g_variant_dict_insert (&dict, "fingerprint-sha256", "s", fingerprint);
+	g_variant_dict_insert (&dict, "not-before", "x",
+	                       (gint64) gnutls_x509_crt_get_activation_time (crt));
+	g_variant_dict_insert (&dict, "not-after", "x",
+	                       (gint64) gnutls_x509_crt_get_expiration_time (crt));
+	g_variant_dict_insert (&dict, "is-ca", "b", tether_x509_is_ca (crt));
+	g_variant_dict_insert (&dict, "self-signed", "b", tether_x509_is_self_signed (crt));
+	return g_variant_dict_end (&dict);
+}
+
+/* keys ---------------------------------------------------------------------------------------- */
+
+static const struct {
+	const gchar *name;
+	TetherKeyType type;
+	gnutls_pk_algorithm_t algorithm;
+	unsigned int bits;
+} key_types[] = {
+	{ "ec-p256", TETHER_KEY_TYPE_EC_P256, GNUTLS_PK_ECDSA,
+	  GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1) },
+	{ "ec-p384", TETHER_KEY_TYPE_EC_P384, GNUTLS_PK_ECDSA,
+	  GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP384R1) },
+	{ "rsa-2048", TETHER_KEY_TYPE_RSA_2048, GNUTLS_PK_RSA, 2048 },
+	{ "rsa-3072", TETHER_KEY_TYPE_RSA_3072, GNUTLS_PK_RSA, 3072 },
+};
+
+gboolean
+tether_key_type_from_string (const gchar *name, TetherKeyType *type)
+{
+	g_return_val_if_fail (type != NULL, FALSE);
+
+	if (name == NULL)
+		return FALSE;
+	for (gsize i = 0; i < G_N_ELEMENTS (key_types); i++) {
+		if (g_str_equal (name, key_types[i].name)) {
+			*type = key_types[i].type;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+/* the bytes of a key, wiped when the last reference to them goes */
+typedef struct {
+	gpointer data;
+	gsize size;
+} Secret;
+
+static void
+secret_free (gpointer user_data)
+{
+	Secret *secret = user_data;
+
+	gnutls_memset (secret->data, 0, secret->size);
+	g_free (secret->data);
+	g_free (secret);
+}
+
+static GBytes *
+secret_bytes_new (const gnutls_datum_t *datum)
+{
+	Secret *secret = g_new0 (Secret, 1);
+
+	secret->data = g_memdup2 (datum->data, datum->size);
+	secret->size = datum->size;
+	return g_bytes_new_with_free_func (secret->data, secret->size, secret_free, secret);
+}
+
+GBytes *
+tether_key_generate (TetherKeyType type, GError **error)
+{
+	g_auto (gnutls_privkey_t) key = NULL;
+	gnutls_x509_privkey_t x509_key = NULL;
+	gnutls_datum_t pem = { NULL, 0 };
+	GBytes *result;
+	gsize i;
+	int rc;
+
+	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+	for (i = 0; i < G_N_ELEMENTS (key_types); i++) {
+		if (key_types[i].type == type)
+			break;
+	}
+	if (i == G_N_ELEMENTS (key_types)) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+		             _ ("key type %d is not known: use ec-p256, ec-p384, rsa-2048 or "
+		                "rsa-3072"),
+		             (int) type);
+		return NULL;
+	}
+
+	rc = gnutls_privkey_init (&key);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_privkey_generate2 (key, key_types[i].algorithm, key_types[i].bits, 0,
+		                               NULL, 0);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_privkey_export_x509 (key, &x509_key);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_x509_privkey_export2_pkcs8 (x509_key, GNUTLS_X509_FMT_PEM, NULL,
+		                                        GNUTLS_PKCS_PLAIN, &pem);
+	g_clear_pointer (&x509_key, gnutls_x509_privkey_deinit);
+	if (rc != GNUTLS_E_SUCCESS) {
+		secret_datum_clear (&pem);
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _ ("a %s key could not be generated (%s): check that the system's "
+		                "random number generator works"),
+		             key_types[i].name, gnutls_strerror (rc));
+		return NULL;
+	}
+
+	result = secret_bytes_new (&pem);
+	secret_datum_clear (&pem);
+	return result;
+}
+
+gnutls_privkey_t
+tether_key_load_pem (GBytes *pem, GError **error)
+{
+	g_auto (gnutls_x509_privkey_t) x509_key = NULL;
+	g_auto (gnutls_privkey_t) key = NULL;
+	gnutls_datum_t datum;
+	gsize size = 0;
+	const gchar *text;
+	int rc;
+
+	g_return_val_if_fail (pem != NULL, NULL);
+	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+	text = g_bytes_get_data (pem, &size);
+	if (size == 0 || size > TETHER_X509_MAX_PEM_SIZE ||
+	    find_bytes (text, size, "PRIVATE KEY-----") == NULL) {
+		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
+		                     _ ("no PEM private key found (a '-----BEGIN PRIVATE "
+		                        "KEY-----' block): give the key in PKCS#8 PEM form"));
+		return NULL;
+	}
+	if (find_bytes (text, size, "-----BEGIN ENCRYPTED PRIVATE KEY-----") != NULL ||
+	    find_bytes (text, size, "Proc-Type: 4,ENCRYPTED") != NULL) {
+		g_set_error_literal (
+		        error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
+		        _ ("the private key is encrypted: import it with its password, "
+		           "or decrypt it first"));
+		return NULL;
+	}
+
+	datum.data = (unsigned char *) text;
+	datum.size = size;
+	rc = gnutls_x509_privkey_init (&x509_key);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_x509_privkey_import2 (x509_key, &datum, GNUTLS_X509_FMT_PEM, NULL,
+		                                  GNUTLS_PKCS_PLAIN);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_privkey_init (&key);
+	if (rc == GNUTLS_E_SUCCESS) {
+		rc = gnutls_privkey_import_x509 (key, x509_key, GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE);
+		if (rc == GNUTLS_E_SUCCESS)
+			x509_key = NULL; /* owned by the key now */
+	}
+	if (rc != GNUTLS_E_SUCCESS) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
+		             _ ("the private key could not be read (%s): give an unencrypted "
+		                "PKCS#8 ('PRIVATE KEY'), SEC1 ('EC PRIVATE KEY') or PKCS#1 "
+		                "('RSA PRIVATE KEY') PEM key"),
+		             gnutls_strerror (rc));
+		return NULL;
+	}
+	return g_steal_pointer (&key);
+}
+
+gchar *
+tether_key_describe_type (gnutls_privkey_t key)
+{
+	unsigned int bits = 0;
+	int algorithm;
+
+	g_return_val_if_fail (key != NULL, NULL);
+
+	algorithm = gnutls_privkey_get_pk_algorithm (key, &bits);
+	switch (algorithm) {
+	case GNUTLS_PK_RSA:
+		return g_strdup_printf ("rsa-%u", bits);
+	case GNUTLS_PK_RSA_PSS:
+		return g_strdup_printf ("rsa-pss-%u", bits);
+	case GNUTLS_PK_ECDSA:
+		return g_strdup_printf ("ec-p%u", bits);
+	case GNUTLS_PK_EDDSA_ED25519:
+		return g_strdup ("ed25519");
+	case GNUTLS_PK_EDDSA_ED448:
+		return g_strdup ("ed448");
+	default:
+		if (algorithm < 0)
+			return g_strdup ("unknown");
+		return g_ascii_strdown (gnutls_pk_algorithm_get_name (algorithm), -1);
+	}
+}
+
+static gboolean
+pubkey_der (gnutls_pubkey_t pubkey, gnutls_datum_t *out)
+{
+	return gnutls_pubkey_export2 (pubkey, GNUTLS_X509_FMT_DER, out) == GNUTLS_E_SUCCESS;
+}
+
+gboolean
+tether_key_matches_certificate (gnutls_privkey_t key, gnutls_x509_crt_t crt)
+{
+	g_auto (gnutls_pubkey_t) from_key = NULL;
+	g_auto (gnutls_pubkey_t) from_crt = NULL;
+	gnutls_datum_t a = { NULL, 0 };
+	gnutls_datum_t b = { NULL, 0 };
+	gboolean same;
+
+	g_return_val_if_fail (key != NULL, FALSE);
+	g_return_val_if_fail (crt != NULL, FALSE);
+
+	if (gnutls_pubkey_init (&from_key) != GNUTLS_E_SUCCESS ||
+	    gnutls_pubkey_init (&from_crt) != GNUTLS_E_SUCCESS)
+		return FALSE;
+	if (gnutls_pubkey_import_privkey (from_key, key, 0, 0) != GNUTLS_E_SUCCESS ||
+	    gnutls_pubkey_import_x509 (from_crt, crt, 0) != GNUTLS_E_SUCCESS)
+		return FALSE;
+	if (!pubkey_der (from_key, &a) || !pubkey_der (from_crt, &b)) {
+		datum_clear (&a);
+		datum_clear (&b);
+		return FALSE;
+	}
+	same = a.size == b.size && memcmp (a.data, b.data, a.size) == 0;
+	datum_clear (&a);
+	datum_clear (&b);
+	return same;
+}
+
+/* certificate requests ------------------------------------------------------------------------ */
+
+/* the options a CSR takes; "key-type" and "renew" belong to the caller and are passed over */
+static const struct {
+	const gchar *name;
+	const gchar *type;
+} csr_options[] = {
+	{ "common-name", "s" }, { "organization", "s" }, { "organizational-unit", "s" },
+	{ "country", "s" },     { "dns-names", "as" },   { "uris", "as" },
+	{ "key-type", "s" },    { "renew", "b" },
+};
+
+static gboolean
+csr_check_option_types (GVariant *options, GError **error)
+{
+	GVariantIter iter;
+	const gchar *key;
+	GVariant *value;
+
+	g_variant_iter_init (&iter, options);
+	while (g_variant_iter_loop (&iter, "{&sv}", &key, &value)) {
+		gsize i;
+
+		for (i = 0; i < G_N_ELEMENTS (csr_options); i++) {
+			if (g_str_equal (key, csr_options[i].name))
+				break;
+		}
+		if (i == G_N_ELEMENTS (csr_options)) {
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+			             _ ("option '%s' is not known for a certificate request: use "
+			                "common-name, organization, organizational-unit, country, "
+			                "dns-names, uris"),
+			             key);
+			g_variant_unref (value);
+			return FALSE;
+		}
+		if (!g_variant_is_of_type (value, G_VARIANT_TYPE (csr_options[i].type))) {
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+			             _ ("option '%s' has type '%s': give it as '%s'"), key,
+			             g_variant_get_type_string (value), csr_options[i].type);
+			g_variant_unref (value);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+static gboolean
+csr_check_name (const gchar *option, const gchar *value, gboolean required, GError **error)
+{
+	if (value == NULL && !required)
+		return TRUE;
+	if (value == NULL || *value == '\0') {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+		             _ ("option '%s' is required and must not be empty: give the "
+		                "device's name, for example its serial number"),
+		             option);
+		return FALSE;
+	}
+	if (g_utf8_strlen (value, -1) > TETHER_CSR_MAX_NAME_CHARS) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+		             _ ("option '%s' is %ld characters long: a certificate name holds "
+		                "at most %d"),
+		             option, g_utf8_strlen (value, -1), TETHER_CSR_MAX_NAME_CHARS);
+		return FALSE;
+	}
+	for (const gchar *p = value; *p != '\0'; p = g_utf8_next_char (p)) {
+		if (g_unichar_iscntrl (g_utf8_get_char (p))) {
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+			             _ ("option '%s' holds a control character: use printable "
+			                "characters only"),
+			             option);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+static gboolean
+csr_check_dns_name (const gchar *name, GError **error)
+{
+	gboolean ok = *name != '\0' && strlen (name) <= 253 && name[0] != '.' && name[0] != '-';
+
+	for (const gchar *p = name; ok && *p != '\0'; p++) {
+		ok = g_ascii_isalnum (*p) || *p == '-' || *p == '.' || *p == '_' ||
+		     (*p == '*' && p == name && p[1] == '.');
+	}
+	if (!ok) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+		             _ ("option 'dns-names': '%s' is not a DNS name: use letters, digits, "
+		                "'-' and '.' (an internationalised name in its 'xn--' form)"),
+		             name);
+	}
+	return ok;
+}
+
+static void
+csr_set_failure (int rc, const gchar *step, GError **error)
+{
+	g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+	             _ ("the certificate request could not be made: %s failed (%s)"), step,
+	             gnutls_strerror (rc));
+}
+
+static gboolean
+csr_set_dn (gnutls_x509_crq_t crq, const gchar *oid, const gchar *value, GError **error)
+{
+	int rc;
+
+	if (value == NULL)
+		return TRUE;
+	rc = gnutls_x509_crq_set_dn_by_oid (crq, oid, 0, value, strlen (value));
+	if (rc != GNUTLS_E_SUCCESS) {
+		csr_set_failure (rc, oid, error);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gchar *
+tether_csr_create (gnutls_privkey_t key, GVariant *options, GError **error)
+{
+	g_auto (gnutls_x509_crq_t) crq = NULL;
+	g_auto (gnutls_pubkey_t) pubkey = NULL;
+	g_autofree gchar *country = NULL;
+	g_autofree const gchar **dns_names = NULL;
+	g_autofree const gchar **uris = NULL;
+	const gchar *common_name = NULL;
+	const gchar *organization = NULL;
+	const gchar *unit = NULL;
+	const gchar *country_in = NULL;
+	gnutls_datum_t pem = { NULL, 0 };
+	int rc;
+
+	g_return_val_if_fail (key != NULL, NULL);
+	g_return_val_if_fail (options != NULL, NULL);
+	g_return_val_if_fail (g_variant_is_of_type (options, G_VARIANT_TYPE_VARDICT), NULL);
+	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+	/* check every option before touching GnuTLS */
+	if (!csr_check_option_types (options, error))
+		return NULL;
+	g_variant_lookup (options, "common-name", "&s", &common_name);
+	g_variant_lookup (options, "organization", "&s", &organization);
+	g_variant_lookup (options, "organizational-unit", "&s", &unit);
+	g_variant_lookup (options, "country", "&s", &country_in);
+	g_variant_lookup (options, "dns-names", "^a&s", &dns_names);
+	g_variant_lookup (options, "uris", "^a&s", &uris);
+	if (!csr_check_name ("common-name", common_name, TRUE, error) ||
+	    !csr_check_name ("organization", organization, FALSE, error) ||
+	    !csr_check_name ("organizational-unit", unit, FALSE, error))
+		return NULL;
+	if (country_in != NULL) {
+		if (strlen (country_in) != 2 || !g_ascii_isalpha (country_in[0]) ||
+		    !g_ascii_isalpha (country_in[1])) {
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+			             _ ("option 'country' is '%s': give a two-letter ISO 3166 "
+			                "code such as 'DE'"),
+			             country_in);
+			return NULL;
+		}
+		country = g_ascii_strup (country_in, -1);
+	}
+	for (gsize i = 0; dns_names != NULL && dns_names[i] != NULL; i++) {
+		if (!csr_check_dns_name (dns_names[i], error))
+			return NULL;
+	}
+	for (gsize i = 0; uris != NULL && uris[i] != NULL; i++) {
+		g_autoptr (GError) local_error = NULL;
+
+		if (!g_uri_is_valid (uris[i], G_URI_FLAGS_NONE, &local_error)) {
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+			             _ ("option 'uris': '%s' is not a URI (%s): give an absolute "
+			                "URI such as 'urn:example:device:1'"),
+			             uris[i], local_error->message);
+			return NULL;
+		}
+	}
+
+	/* the subject, from the widest to the narrowest part */
+	rc = gnutls_x509_crq_init (&crq);
+	if (rc != GNUTLS_E_SUCCESS) {
+		csr_set_failure (rc, "init", error);
+		return NULL;
+	}
+	if (!csr_set_dn (crq, GNUTLS_OID_X520_COUNTRY_NAME, country, error) ||
+	    !csr_set_dn (crq, GNUTLS_OID_X520_ORGANIZATION_NAME, organization, error) ||
+	    !csr_set_dn (crq, GNUTLS_OID_X520_ORGANIZATIONAL_UNIT_NAME, unit, error) ||
+	    !csr_set_dn (crq, GNUTLS_OID_X520_COMMON_NAME, common_name, error))
+		return NULL;
+
+	/* what the certificate is for: signing in a TLS client handshake */
+	rc = gnutls_x509_crq_set_version (crq, 1);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_x509_crq_set_key_usage (crq, GNUTLS_KEY_DIGITAL_SIGNATURE);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_x509_crq_set_key_purpose_oid (crq, GNUTLS_KP_TLS_WWW_CLIENT, 0);
+	for (gsize i = 0; rc == GNUTLS_E_SUCCESS && dns_names != NULL && dns_names[i]; i++)
+		rc = gnutls_x509_crq_set_subject_alt_name (crq, GNUTLS_SAN_DNSNAME, dns_names[i],
+		                                           strlen (dns_names[i]),
+		                                           GNUTLS_FSAN_APPEND);
+	for (gsize i = 0; rc == GNUTLS_E_SUCCESS && uris != NULL && uris[i]; i++)
+		rc = gnutls_x509_crq_set_subject_alt_name (crq, GNUTLS_SAN_URI, uris[i],
+		                                           strlen (uris[i]), GNUTLS_FSAN_APPEND);
+	if (rc != GNUTLS_E_SUCCESS) {
+		csr_set_failure (rc, "extensions", error);
+		return NULL;
+	}
+
+	/* the public key, and the proof that we hold the private one */
+	rc = gnutls_pubkey_init (&pubkey);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_pubkey_import_privkey (pubkey, key, 0, 0);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_x509_crq_set_pubkey (crq, pubkey);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_x509_crq_privkey_sign (crq, key, GNUTLS_DIG_SHA256, 0);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_x509_crq_export2 (crq, GNUTLS_X509_FMT_PEM, &pem);
+	if (rc != GNUTLS_E_SUCCESS) {
+		csr_set_failure (rc, "signing", error);
+		return NULL;
+	}
+	return datum_to_string (&pem);
+}
+
+/* the trust rule ------------------------------------------------------------------------------ */
+
+const gchar *
+tether_trust_result_to_string (TetherTrustResult result)
+{
+	switch (result) {
+	case TETHER_TRUST_OK:
+		return "ok";
+	case TETHER_TRUST_UNKNOWN_ISSUER:
+		return "unknown-issuer";
+	case TETHER_TRUST_HOST_MISMATCH:
+		return "host-mismatch";
+	case TETHER_TRUST_EXPIRED:
+		return "expired";
+	case TETHER_TRUST_NOT_YET_VALID:
+		return "not-yet-valid";
+	case TETHER_TRUST_INVALID:
+		return "invalid";
+	default:
+		return "invalid";
+	}
+}
+
+static gnutls_x509_crt_t
+crt_copy (gnutls_x509_crt_t crt)
+{
+	gnutls_datum_t der = { NULL, 0 };
+	gnutls_x509_crt_t copy = NULL;
+	int rc;
+
+	rc = gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_DER, &der);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_x509_crt_init (&copy);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_x509_crt_import (copy, &der, GNUTLS_X509_FMT_DER);
+	datum_clear (&der);
+	if (rc != GNUTLS_E_SUCCESS)
+		g_clear_pointer (&copy, gnutls_x509_crt_deinit);
+	return copy;
+}
+
+static gboolean
+crt_equal (gnutls_x509_crt_t a, gnutls_x509_crt_t b)
+{
+	return gnutls_x509_crt_equals (a, b) != 0;
+}
+
+static gboolean
+list_contains (GPtrArray *list, gnutls_x509_crt_t crt)
+{
+	for (guint i = 0; list != NULL && i < list->len; i++) {
+		if (crt_equal (g_ptr_array_index (list, i), crt))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/*
+ * What a path may be built from: the server's certificates, then the anchors that are not
+ * self-signed. Those cannot vouch, but OpenSSL uses them to fill a gap in the server's chain,
+ * so they count as intermediates here too. Borrowed pointers.
+ */
+static GPtrArray *
+path_material (GPtrArray *server_chain, GPtrArray *anchors)
+{
+	GPtrArray *material = g_ptr_array_new ();
+
+	for (guint i = 0; i < server_chain->len; i++)
+		g_ptr_array_add (material, g_ptr_array_index (server_chain, i));
+	for (guint i = 0; anchors != NULL && i < anchors->len; i++) {
+		gnutls_x509_crt_t anchor = g_ptr_array_index (anchors, i);
+
+		if (!tether_x509_is_self_signed (anchor) && !list_contains (material, anchor))
+			g_ptr_array_add (material, anchor);
+	}
+	return material;
+}
+
+/*
+ * The path from the leaf (the first of @material) up through @material, in any order,
+ * stopping at a self-signed certificate or where nothing in @material issued the last one.
+ * Borrowed pointers.
+ */
+static GPtrArray *
+build_path (GPtrArray *material)
+{
+	GPtrArray *path = g_ptr_array_new ();
+	gnutls_x509_crt_t current = g_ptr_array_index (material, 0);
+
+	g_ptr_array_add (path, current);
+	while (!tether_x509_is_self_signed (current)) {
+		gnutls_x509_crt_t next = NULL;
+
+		for (guint i = 0; i < material->len && next == NULL; i++) {
+			gnutls_x509_crt_t candidate = g_ptr_array_index (material, i);
+
+			if (!list_contains (path, candidate) &&
+			    gnutls_x509_crt_check_issuer (current, candidate))
+				next = candidate;
+		}
+		if (next == NULL)
+			break;
+		g_ptr_array_add (path, next);
+		current = next;
+	}
+	return path;
+}
+
+/* the self-signed anchor that issued @top (or is @top), borrowed, or NULL */
+static gnutls_x509_crt_t
+find_vouching_anchor (GPtrArray *anchors, gnutls_x509_crt_t top)
+{
+	for (guint i = 0; anchors != NULL && i < anchors->len; i++) {
+		gnutls_x509_crt_t anchor = g_ptr_array_index (anchors, i);
+
+		if (!tether_x509_is_self_signed (anchor))
+			continue;
+		if (crt_equal (anchor, top) || gnutls_x509_crt_check_issuer (top, anchor))
+			return anchor;
+	}
+	return NULL;
+}
+
+static gchar *
+format_time (gint64 t)
+{
+	g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (t);
+
+	if (dt == NULL)
+		return g_strdup_printf ("%" G_GINT64_FORMAT, t);
+	return g_date_time_format_iso8601 (dt);
+}
+
+static gchar *
+quoted_list (const gchar *const *names)
+{
+	g_autoptr (GString) out = g_string_new (NULL);
+
+	for (gsize i = 0; names != NULL && names[i] != NULL; i++) {
+		if (i > 0)
+			g_string_append (out, ", ");
+		g_string_append_printf (out, "'%s'", names[i]);
+	}
+	return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+static const gchar *
+anchor_names_or_default (const gchar *anchor_names)
+{
+	return anchor_names != NULL && *anchor_names != '\0' ? anchor_names : NULL;
+}
+
+/* a non-self-signed anchor that sits on the server's path, or issued its top, or NULL */
+static gnutls_x509_crt_t
+find_intermediate_anchor (GPtrArray *anchors, GPtrArray *path)
+{
+	gnutls_x509_crt_t top = g_ptr_array_index (path, path->len - 1);
+
+	for (guint i = 0; anchors != NULL && i < anchors->len; i++) {
+		gnutls_x509_crt_t anchor = g_ptr_array_index (anchors, i);
+
+		if (tether_x509_is_self_signed (anchor))
+			continue;
+		if (gnutls_x509_crt_check_issuer (top, anchor) || list_contains (path, anchor))
+			return anchor;
+	}
+	return NULL;
+}
+
+static gchar *
+unknown_issuer_message (GPtrArray *anchors, GPtrArray *path, const gchar *top_issuer,
+                        gboolean top_self_signed, const gchar *anchor_names)
+{
+	const gchar *names = anchor_names_or_default (anchor_names);
+	gnutls_x509_crt_t intermediate = find_intermediate_anchor (anchors, path);
+	g_autofree gchar *ends_at = NULL;
+	g_autofree gchar *whom = NULL;
+
+	if (top_self_signed)
+		ends_at = g_strdup_printf (_ ("the server's certificate chain ends at '%s' "
+		                              "(self-signed)"),
+		                           top_issuer);
+	else
+		ends_at = g_strdup_printf (_ ("the server's certificate chain ends at '%s'"),
+		                           top_issuer);
+
+	if (anchors == NULL || anchors->len == 0)
+		return g_strdup_printf (_ ("%s, and no trust anchor is given: add that root as a "
+		                           "trust anchor"),
+		                        ends_at);
+	if (names != NULL)
+		whom = g_strdup_printf (_ ("the trust anchors '%s'"), names);
+	else
+		whom = g_strdup (_ ("the trust anchors"));
+
+	if (intermediate != NULL) {
+		g_autofree gchar *subject = tether_x509_get_subject (intermediate);
+		g_autofree gchar *issuer = tether_x509_get_issuer (intermediate);
+
+		return g_strdup_printf (_ ("%s, which %s do not vouch for: they hold '%s', which "
+		                           "is not a self-signed root, and only a self-signed root "
+		                           "can vouch for a server; add its root '%s' as a trust "
+		                           "anchor"),
+		                        ends_at, whom, subject, issuer);
+	}
+	return g_strdup_printf (_ ("%s, which %s do not vouch for: add that root as a trust "
+	                           "anchor, or check the endpoint"),
+	                        ends_at, whom);
+}
+
+/* which certificate, in words, for the time messages */
+static gchar *
+describe_certificate (gnutls_x509_crt_t crt, GPtrArray *server_chain, gboolean is_anchor)
+{
+	g_autofree gchar *subject = tether_x509_get_subject (crt);
+
+	if (is_anchor)
+		return g_strdup_printf (_ ("the trust anchor certificate '%s'"), subject);
+	if (crt_equal (crt, g_ptr_array_index (server_chain, 0)))
+		return g_strdup_printf (_ ("the server's certificate '%s'"), subject);
+	return g_strdup_printf (_ ("the certificate '%s' in the server's chain"), subject);
+}
+
+/* the validity of every certificate on the path and of the anchor above it, leaf first */
+static TetherTrustResult
+check_times (GPtrArray *path, GPtrArray *server_chain, GPtrArray *anchors,
+             gnutls_x509_crt_t vouching_anchor, gint64 now, gchar **message)
+{
+	g_autoptr (GPtrArray) checked = g_ptr_array_copy (path, NULL, NULL);
+	g_autofree gchar *now_text = format_time (now);
+
+	if (vouching_anchor != NULL && !list_contains (checked, vouching_anchor))
+		g_ptr_array_add (checked, vouching_anchor);
+
+	for (guint i = 0; i < checked->len; i++) {
+		gnutls_x509_crt_t crt = g_ptr_array_index (checked, i);
+		gboolean is_anchor = list_contains (anchors, crt);
+		gint64 not_before = gnutls_x509_crt_get_activation_time (crt);
+		gint64 not_after = gnutls_x509_crt_get_expiration_time (crt);
+		g_autofree gchar *which = NULL;
+		g_autofree gchar *date = NULL;
+
+		if (not_before != -1 && now < not_before) {
+			which = describe_certificate (crt, server_chain, is_anchor);
+			date = format_time (not_before);
+			*message = g_strdup_printf (_ ("%s is not valid before %s: check the "
+			                               "device's clock (it says %s)"),
+			                            which, date, now_text);
+			return TETHER_TRUST_NOT_YET_VALID;
+		}
+		if (not_after != -1 && now > not_after) {
+			which = describe_certificate (crt, server_chain, is_anchor);
+			date = format_time (not_after);
+			if (is_anchor)
+				*message =
+				        g_strdup_printf (_ ("%s expired on %s: replace the trust "
+				                            "anchor with the root's new "
+				                            "certificate, or check the device's "
+				                            "clock (it says %s)"),
+				                         which, date, now_text);
+			else
+				*message = g_strdup_printf (_ ("%s expired on %s: the server's "
+				                               "operator must renew it, or check "
+				                               "the device's clock (it says %s)"),
+				                            which, date, now_text);
+			return TETHER_TRUST_EXPIRED;
+		}
+	}
+	return TETHER_TRUST_OK;
+}
+
+/* plain words for a chain that reaches an anchor but fails for another reason */
+static gchar *
+status_message (unsigned int status)
+{
+	gnutls_datum_t out = { NULL, 0 };
+	g_autofree gchar *text = NULL;
+
+	if ((status & GNUTLS_CERT_PURPOSE_MISMATCH) != 0)
+		return g_strdup (_ ("the server's certificate is not meant for a TLS server (its "
+		                    "extended key usage): the server's operator must use a server "
+		                    "certificate"));
+	if ((status & GNUTLS_CERT_SIGNATURE_FAILURE) != 0)
+		return g_strdup (_ ("a signature in the server's certificate chain does not "
+		                    "verify: the chain is damaged or forged; check the endpoint"));
+	if ((status & GNUTLS_CERT_INSECURE_ALGORITHM) != 0)
+		return g_strdup (_ ("the server's certificate chain is signed with an insecure "
+		                    "algorithm: the server's operator must reissue it"));
+	if ((status & GNUTLS_CERT_SIGNER_NOT_CA) != 0)
+		return g_strdup (_ ("a certificate in the server's chain was issued by a "
+		                    "certificate that is not a CA: check the endpoint"));
+
+	if (gnutls_certificate_verification_status_print (status, GNUTLS_CRT_X509, &out, 0) ==
+	    GNUTLS_E_SUCCESS)
+		text = g_strstrip (datum_to_string (&out));
+	return g_strdup_printf (_ ("the server's certificate chain does not verify (%s): check "
+	                           "the endpoint"),
+	                        text != NULL ? text : "");
+}
+
+static TetherTrustResult
+verify_chain (GPtrArray *material, GPtrArray *anchors, GPtrArray *path, const gchar *top_issuer,
+              gboolean top_self_signed, const gchar *anchor_names, gchar **message)
+{
+	g_auto (gnutls_x509_trust_list_t) list = NULL;
+	g_autoptr (GPtrArray) roots = g_ptr_array_new ();
+	gnutls_typed_vdata_st purpose = { GNUTLS_DT_KEY_PURPOSE_OID,
+		                          (unsigned char *) GNUTLS_KP_TLS_WWW_SERVER, 0 };
+	unsigned int status = 0;
+	int rc;
+
+	/* only self-signed anchors vouch, as with OpenSSL in Paho; the list owns copies */
+	rc = gnutls_x509_trust_list_init (&list, 0);
+	if (rc != GNUTLS_E_SUCCESS) {
+		*message = g_strdup_printf (_ ("the trust check could not start (%s)"),
+		                            gnutls_strerror (rc));
+		return TETHER_TRUST_INVALID;
+	}
+	for (guint i = 0; anchors != NULL && i < anchors->len; i++) {
+		gnutls_x509_crt_t anchor = g_ptr_array_index (anchors, i);
+		gnutls_x509_crt_t copy;
+
+		if (!tether_x509_is_self_signed (anchor))
+			continue;
+		copy = crt_copy (anchor);
+		if (copy != NULL)
+			g_ptr_array_add (roots, copy);
+	}
+	if (roots->len > 0) {
+		rc = gnutls_x509_trust_list_add_cas (list, (gnutls_x509_crt_t *) roots->pdata,
+		                                     roots->len, 0);
+		if (rc < 0) {
+			/* the list may own some of the copies now: leave them to it */
+			*message = g_strdup_printf (_ ("the trust anchors could not be used (%s)"),
+			                            gnutls_strerror (rc));
+			return TETHER_TRUST_INVALID;
+		}
+	}
+
+	/* times are checked against the caller's clock afterwards */
+	rc = gnutls_x509_trust_list_verify_crt2 (
+	        list, (gnutls_x509_crt_t *) material->pdata, material->len, &purpose, 1,
+	        GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS,
+	        &status, NULL);
+	if (rc < 0) {
+		*message = g_strdup_printf (_ ("the server's certificate chain could not be "
+		                               "checked (%s)"),
+		                            gnutls_strerror (rc));
+		return TETHER_TRUST_INVALID;
+	}
+	if (status == 0)
+		return TETHER_TRUST_OK;
+	if ((status & GNUTLS_CERT_SIGNER_NOT_FOUND) != 0) {
+		*message = unknown_issuer_message (anchors, path, top_issuer, top_self_signed,
+		                                   anchor_names);
+		return TETHER_TRUST_UNKNOWN_ISSUER;
+	}
+	*message = status_message (status);
+	return TETHER_TRUST_INVALID;
+}
+
+TetherTrustResult
+tether_trust_verify (GPtrArray *server_chain, GPtrArray *anchors, const gchar *hostname, gint64 now,
+                     const gchar *anchor_names, gchar **message, gchar **top_issuer, GStrv *names)
+{
+	g_autoptr (GPtrArray) material = NULL;
+	g_autoptr (GPtrArray) path = NULL;
+	g_autofree gchar *msg = NULL;
+	g_autofree gchar *issuer = NULL;
+	g_auto (GStrv) leaf_names = NULL;
+	gnutls_x509_crt_t leaf;
+	gnutls_x509_crt_t top;
+	gboolean top_self_signed;
+	TetherTrustResult result;
+
+	if (server_chain == NULL || server_chain->len == 0) {
+		if (message != NULL)
+			*message = g_strdup (_ ("the server sent no certificate: check that the "
+			                        "endpoint speaks TLS with certificates"));
+		return TETHER_TRUST_INVALID;
+	}
+
+	/* what the server sent: its names, and the issuer at the top of its path */
+	leaf = g_ptr_array_index (server_chain, 0);
+	leaf_names = tether_x509_get_host_names (leaf);
+	material = path_material (server_chain, anchors);
+	path = build_path (material);
+	top = g_ptr_array_index (path, path->len - 1);
+	top_self_signed = tether_x509_is_self_signed (top);
+	issuer = tether_x509_get_issuer (top);
+
+	/* the chain, then the dates against the caller's clock, then the name */
+	result =
+	        verify_chain (material, anchors, path, issuer, top_self_signed, anchor_names, &msg);
+	if (result == TETHER_TRUST_OK)
+		result = check_times (path, server_chain, anchors,
+		                      find_vouching_anchor (anchors, top), now, &msg);
+	if (result == TETHER_TRUST_OK && hostname != NULL &&
+	    gnutls_x509_crt_check_hostname2 (leaf, hostname, 0) == 0) {
+		g_autofree gchar *held = quoted_list ((const gchar *const *) leaf_names);
+
+		if (*held == '\0')
+			msg = g_strdup_printf (_ ("the server's certificate holds no host name, "
+			                          "so it is not for '%s': the server's operator "
+			                          "must issue one with that name"),
+			                       hostname);
+		else
+			msg = g_strdup_printf (_ ("the server's certificate is for %s, not '%s': "
+			                          "use one of those names in the endpoint, or ask "
+			                          "the server's operator for a certificate with "
+			                          "that name"),
+			                       held, hostname);
+		result = TETHER_TRUST_HOST_MISMATCH;
+	}
+
+	if (message != NULL)
+		*message = g_steal_pointer (&msg);
+	if (top_issuer != NULL)
+		*top_issuer = g_steal_pointer (&issuer);
+	if (names != NULL)
+		*names = g_steal_pointer (&leaf_names);
+	return result;
+}
