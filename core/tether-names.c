@@ -57,6 +57,7 @@ tether_endpoint_parse (const gchar *endpoint, gchar **host, guint16 *port, GErro
 	const gchar *port_str = NULL;
 	g_autofree gchar *host_tmp = NULL;
 	guint64 port_num = 0;
+	gboolean host_ok;
 
 	if (endpoint == NULL || endpoint[0] == '\0') {
 		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
@@ -92,9 +93,14 @@ tether_endpoint_parse (const gchar *endpoint, gchar **host, guint16 *port, GErro
 		}
 	}
 
+	/* a DNS name (ASCII, as IDNA writes it), an IPv4 or a bracketed IPv6 address */
 	host_tmp = g_strndup (host_start, host_end - host_start);
-	if (host_tmp[0] == '\0' || !g_hostname_is_ascii_encoded (host_tmp) ||
-	    strpbrk (host_tmp, " /\\@?#") != NULL) {
+	host_ok = host_tmp[0] != '\0';
+	for (const gchar *c = host_tmp; *c != '\0' && host_ok; c++) {
+		host_ok = g_ascii_isalnum (*c) || *c == '-' || *c == '.' || *c == '_' ||
+		          (*c == ':' && endpoint[0] == '[');
+	}
+	if (!host_ok) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
 		             _ ("endpoint '%s' does not start with a valid host name or address"),
 		             endpoint);
