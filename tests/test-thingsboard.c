@@ -63,7 +63,8 @@ tb_provision (Tb *tb)
 	tether_test_env_ctl_ok (tb->env, "identity", "request", "--common-name", DEVICE_CN, "--out",
 	                        csr, NULL);
 	g_assert_true (g_file_get_contents (csr, &csr_pem, NULL, NULL));
-	g_assert_true (g_str_has_prefix (csr_pem, "-----BEGIN CERTIFICATE REQUEST-----"));
+	/* GnuTLS writes "NEW CERTIFICATE REQUEST", OpenSSL "CERTIFICATE REQUEST" */
+	g_assert_nonnull (strstr (csr_pem, "CERTIFICATE REQUEST-----"));
 	tether_test_env_sign_csr (tb->env, csr, cert);
 	tether_test_env_ctl_ok (tb->env, "identity", "install", cert, NULL);
 	tether_test_env_ctl_ok (tb->env, "anchor", "add", ANCHOR, pki->server_ca_cert, NULL);
@@ -151,6 +152,12 @@ assert_refused (TetherTestCtlResult *result, const char *needle)
 
 /* ---- what "nothing changed" means: the daemon's lists, its files, its settings ---- */
 
+static int
+compare_names (gconstpointer a, gconstpointer b)
+{
+	return g_strcmp0 (*(char *const *) a, *(char *const *) b);
+}
+
 static void
 hash_tree (GString *out, const char *path)
 {
@@ -160,9 +167,9 @@ hash_tree (GString *out, const char *path)
 
 	while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
 		g_ptr_array_add (names, g_strdup (name));
-	g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+	g_ptr_array_sort (names, compare_names);
 	for (guint i = 0; i < names->len; i++) {
-		const char *child_name = *(const char **) &names->pdata[i];
+		const char *child_name = g_ptr_array_index (names, i);
 		g_autofree char *child = g_build_filename (path, child_name, NULL);
 		g_autofree char *contents = NULL;
 		gsize size = 0;

@@ -75,7 +75,12 @@ struct _TetherTestProcess {
 
 /* ---- small helpers ---- */
 
-static void G_GNUC_PRINTF (1, 2) G_GNUC_NORETURN harness_fail (const char *format, ...)
+/* fails the test at the caller's line, with a message that says what happened */
+#define harness_fail(...) harness_fail_at (__FILE__, __LINE__, G_STRFUNC, __VA_ARGS__)
+
+G_GNUC_PRINTF (4, 5)
+G_GNUC_NORETURN static void
+harness_fail_at (const char *file, int line, const char *func, const char *format, ...)
 {
 	va_list args;
 	g_autofree char *message = NULL;
@@ -83,7 +88,7 @@ static void G_GNUC_PRINTF (1, 2) G_GNUC_NORETURN harness_fail (const char *forma
 	va_start (args, format);
 	message = g_strdup_vprintf (format, args);
 	va_end (args);
-	g_assertion_message (G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC, message);
+	g_assertion_message (G_LOG_DOMAIN, file, line, func, message);
 	/* g_assertion_message returns only with non-fatal assertions */
 	abort ();
 }
@@ -1375,6 +1380,7 @@ tether_test_env_ctlv (TetherTestEnv *env, GBytes *input, const char *const *args
 	g_autofree char *line = g_strjoinv (" ", (char **) args);
 	Communication communication = { 0 };
 	TetherTestCtlResult *result = g_new0 (TetherTestCtlResult, 1);
+	g_autoptr (GBytes) empty = NULL;
 
 	tether_test_env_get_bus (env);
 	launcher =
@@ -1383,7 +1389,11 @@ tether_test_env_ctlv (TetherTestEnv *env, GBytes *input, const char *const *args
 	process =
 	        g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
 	g_assert_no_error (error);
-	g_subprocess_communicate_async (process, input, NULL, on_communicated, &communication);
+	/* with a stdin pipe, GLib wants bytes to write, even none */
+	if (input == NULL)
+		empty = g_bytes_new_static ("", 0);
+	g_subprocess_communicate_async (process, input ? input : empty, NULL, on_communicated,
+	                                &communication);
 	if (!tether_test_wait_until (communication_done, &communication, CTL_TIMEOUT_MS)) {
 		g_subprocess_force_exit (process);
 		tether_test_wait_until (communication_done, &communication, STOP_TIMEOUT_MS);
