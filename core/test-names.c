@@ -18,7 +18,7 @@ test_names_valid (void)
 	g_autofree gchar *longest = g_strnfill (64, 'n');
 
 	for (guint i = 0; valid[i] != NULL; i++) {
-		g_autoptr (GError) error = NULL;
+		g_autoptr(GError) error = NULL;
 		g_assert_true (tether_name_check (valid[i], "connection", &error));
 		g_assert_no_error (error);
 	}
@@ -43,7 +43,7 @@ test_names_invalid (void)
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
-		g_autoptr (GError) error = NULL;
+		g_autoptr(GError) error = NULL;
 		g_assert_false (tether_name_check (cases[i].name, "trust anchor", &error));
 		g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT);
 		g_assert_nonnull (strstr (error->message, "trust anchor"));
@@ -68,7 +68,7 @@ test_endpoint_parse (void)
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
-		g_autoptr (GError) error = NULL;
+		g_autoptr(GError) error = NULL;
 		g_autofree gchar *host = NULL;
 		guint16 port = 99;
 
@@ -86,7 +86,7 @@ test_endpoint_invalid (void)
 		                 "::1", "[::1",   "[::1]x",     "a b:1", "user@host", "host/path" };
 
 	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
-		g_autoptr (GError) error = NULL;
+		g_autoptr(GError) error = NULL;
 		g_assert_false (tether_endpoint_parse (cases[i], NULL, NULL, &error));
 		g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT);
 	}
@@ -96,12 +96,12 @@ static void
 test_options_check (void)
 {
 	const TetherOptionSpec specs[] = { { "replace", "b" }, { "names", "as" } };
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GVariant) good = g_variant_ref_sink (
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) good = g_variant_ref_sink (
 	        g_variant_parse (NULL, "{'replace': <true>, 'names': <['a']>}", NULL, NULL, NULL));
-	g_autoptr (GVariant) unknown =
-	        g_variant_ref_sink (g_variant_parse (NULL, "{'force': <true>}", NULL, NULL, NULL));
-	g_autoptr (GVariant) wrong_type = g_variant_ref_sink (
+	g_autoptr(GVariant) unknown = g_variant_ref_sink (
+	        g_variant_parse (NULL, "{'force': <true>}", NULL, NULL, NULL));
+	g_autoptr(GVariant) wrong_type = g_variant_ref_sink (
 	        g_variant_parse (NULL, "{'replace': <'yes'>}", NULL, NULL, NULL));
 
 	g_assert_true (tether_options_check (good, specs, G_N_ELEMENTS (specs), "options", &error));
@@ -123,8 +123,8 @@ test_options_check (void)
 static void
 test_error_dbus_names (void)
 {
-	g_autoptr (GError) error =
-	        g_error_new_literal (TETHER_ERROR, TETHER_ERROR_QUEUE_FULL, "full");
+	g_autoptr(GError) error =
+	                   g_error_new_literal (TETHER_ERROR, TETHER_ERROR_QUEUE_FULL, "full");
 	g_autofree gchar *name = g_dbus_error_encode_gerror (error);
 
 	g_assert_cmpstr (name, ==, "org.tether.Error.QueueFull");

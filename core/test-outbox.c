@@ -18,7 +18,7 @@ make_messages (guint n, gsize size)
 
 	for (guint i = 0; i < n; i++) {
 		g_autofree gchar *data = g_strnfill (size, 'x');
-		g_autoptr (GBytes) payload = g_bytes_new (data, size);
+		g_autoptr(GBytes) payload = g_bytes_new (data, size);
 		g_ptr_array_add (messages, tether_message_new ("telemetry", payload, NULL));
 	}
 	return messages;
@@ -27,9 +27,9 @@ make_messages (guint n, gsize size)
 static void
 test_outbox_order_and_ack (void)
 {
-	g_autoptr (TetherOutbox) outbox = tether_outbox_new (100, 1 << 20);
-	g_autoptr (GPtrArray) messages = make_messages (3, 10);
-	g_autoptr (GError) error = NULL;
+	g_autoptr(TetherOutbox) outbox = tether_outbox_new (100, 1 << 20);
+	g_autoptr(GPtrArray) messages = make_messages (3, 10);
+	g_autoptr(GError) error = NULL;
 
 	g_assert_true (tether_outbox_append (outbox, messages, &error));
 	g_assert_no_error (error);
@@ -56,8 +56,8 @@ test_outbox_order_and_ack (void)
 static void
 test_outbox_resend_after_loss (void)
 {
-	g_autoptr (TetherOutbox) outbox = tether_outbox_new (100, 1 << 20);
-	g_autoptr (GPtrArray) messages = make_messages (4, 1);
+	g_autoptr(TetherOutbox) outbox = tether_outbox_new (100, 1 << 20);
+	g_autoptr(GPtrArray) messages = make_messages (4, 1);
 	TetherMessage *message;
 
 	g_assert_true (tether_outbox_append (outbox, messages, NULL));
@@ -82,11 +82,11 @@ test_outbox_resend_after_loss (void)
 static void
 test_outbox_limits_all_or_nothing (void)
 {
-	g_autoptr (TetherOutbox) outbox = tether_outbox_new (3, 100);
-	g_autoptr (GPtrArray) two = make_messages (2, 10);
-	g_autoptr (GPtrArray) two_more = make_messages (2, 10);
-	g_autoptr (GPtrArray) big = make_messages (1, 90);
-	g_autoptr (GError) error = NULL;
+	g_autoptr(TetherOutbox) outbox = tether_outbox_new (3, 100);
+	g_autoptr(GPtrArray) two = make_messages (2, 10);
+	g_autoptr(GPtrArray) two_more = make_messages (2, 10);
+	g_autoptr(GPtrArray) big = make_messages (1, 90);
+	g_autoptr(GError) error = NULL;
 
 	g_assert_true (tether_outbox_append (outbox, two, &error));
 	g_assert_false (tether_outbox_append (outbox, two_more, &error));
@@ -107,10 +107,10 @@ test_outbox_limits_all_or_nothing (void)
 static void
 test_outbox_purge (void)
 {
-	g_autoptr (TetherOutbox) outbox = tether_outbox_new (100, 1 << 20);
-	g_autoptr (GPtrArray) messages = make_messages (3, 5);
-	g_autoptr (GPtrArray) more = make_messages (1, 5);
-	g_autoptr (GArray) ids = NULL;
+	g_autoptr(TetherOutbox) outbox = tether_outbox_new (100, 1 << 20);
+	g_autoptr(GPtrArray) messages = make_messages (3, 5);
+	g_autoptr(GPtrArray) more = make_messages (1, 5);
+	g_autoptr(GArray) ids = NULL;
 
 	g_assert_true (tether_outbox_append (outbox, messages, NULL));
 	tether_outbox_next_unsent (outbox);

@@ -40,15 +40,15 @@ fixture_teardown (Fixture *fixture, gconstpointer data)
 static void
 test_settings_persist (Fixture *fixture, gconstpointer data)
 {
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GSettingsBackend) backend = tether_settings_backend_new (fixture->file, &error);
-	g_autoptr (GSettings) root = NULL;
-	g_autoptr (GSettings) connection = NULL;
-	g_autoptr (GSettingsBackend) backend2 = NULL;
-	g_autoptr (GSettings) root2 = NULL;
-	g_autoptr (GSettings) connection2 = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSettingsBackend) backend = tether_settings_backend_new (fixture->file, &error);
+	g_autoptr(GSettings) root = NULL;
+	g_autoptr(GSettings) connection = NULL;
+	g_autoptr(GSettingsBackend) backend2 = NULL;
+	g_autoptr(GSettings) root2 = NULL;
+	g_autoptr(GSettings) connection2 = NULL;
 	g_autofree gchar *endpoint = NULL;
-	g_auto (GStrv) ids = NULL;
+	g_auto(GStrv) ids = NULL;
 	const gchar *list[] = { "tb", NULL };
 	g_autofree gchar *contents = NULL;
 
@@ -79,10 +79,10 @@ test_settings_persist (Fixture *fixture, gconstpointer data)
 static void
 test_settings_defaults_and_reset (Fixture *fixture, gconstpointer data)
 {
-	g_autoptr (GSettingsBackend) backend = tether_settings_backend_new (fixture->file, NULL);
-	g_autoptr (GSettings) root = tether_settings_new_root (backend, NULL);
-	g_autoptr (GSettings) connection = tether_settings_new_connection (backend, "gone");
-	g_auto (GStrv) identities = g_settings_get_strv (root, "identities");
+	g_autoptr(GSettingsBackend) backend = tether_settings_backend_new (fixture->file, NULL);
+	g_autoptr(GSettings) root = tether_settings_new_root (backend, NULL);
+	g_autoptr(GSettings) connection = tether_settings_new_connection (backend, "gone");
+	g_auto(GStrv) identities = g_settings_get_strv (root, "identities");
 	g_autofree gchar *identity = NULL;
 	g_autofree gchar *endpoint = NULL;
 
@@ -101,14 +101,14 @@ test_settings_defaults_and_reset (Fixture *fixture, gconstpointer data)
 static void
 test_settings_ranges (Fixture *fixture, gconstpointer data)
 {
-	g_autoptr (GSettingsSchemaSource) source =
-	        g_settings_schema_source_ref (g_settings_schema_source_get_default ());
-	g_autoptr (GSettingsSchema) schema =
-	        g_settings_schema_source_lookup (source, TETHER_CONNECTION_SCHEMA_ID, TRUE);
-	g_autoptr (GSettingsSchemaKey) keepalive = g_settings_schema_get_key (schema, "keepalive");
-	g_autoptr (GVariant) too_small = g_variant_ref_sink (g_variant_new_uint32 (4));
-	g_autoptr (GVariant) fine = g_variant_ref_sink (g_variant_new_uint32 (60));
-	g_auto (GStrv) keys = g_settings_schema_list_keys (schema);
+	g_autoptr(GSettingsSchemaSource) source =
+	                   g_settings_schema_source_ref (g_settings_schema_source_get_default ());
+	g_autoptr(GSettingsSchema) schema = g_settings_schema_source_lookup (
+	        source, TETHER_CONNECTION_SCHEMA_ID, TRUE);
+	g_autoptr(GSettingsSchemaKey) keepalive = g_settings_schema_get_key (schema, "keepalive");
+	g_autoptr(GVariant) too_small = g_variant_ref_sink (g_variant_new_uint32 (4));
+	g_autoptr(GVariant) fine = g_variant_ref_sink (g_variant_new_uint32 (60));
+	g_auto(GStrv) keys = g_settings_schema_list_keys (schema);
 
 	g_assert_false (g_settings_schema_key_range_check (keepalive, too_small));
 	g_assert_true (g_settings_schema_key_range_check (keepalive, fine));
@@ -170,9 +170,9 @@ test_settings_documented (void)
 	gsize len = 0;
 	GMarkupParser parser = { schema_start, schema_end, NULL, NULL, NULL };
 	SchemaCount count = { 0 };
-	g_autoptr (GMarkupParseContext) context =
-	        g_markup_parse_context_new (&parser, 0, &count, NULL);
-	g_autoptr (GError) error = NULL;
+	g_autoptr(GMarkupParseContext) context =
+	                   g_markup_parse_context_new (&parser, 0, &count, NULL);
+	g_autoptr(GError) error = NULL;
 
 	g_assert_true (g_file_get_contents (path, &contents, &len, &error));
 	g_assert_true (g_markup_parse_context_parse (context, contents, (gssize) len, &error));

@@ -84,7 +84,7 @@ tether_anchor_set_used_by (TetherAnchor *anchor, const gchar *const *connections
 static GStrv
 anchor_warnings (GPtrArray *certs)
 {
-	g_autoptr (GStrvBuilder) warnings = g_strv_builder_new ();
+	g_autoptr(GStrvBuilder) warnings = g_strv_builder_new ();
 	gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 	gnutls_x509_crt_t top = g_ptr_array_index (certs, certs->len - 1);
 
@@ -94,15 +94,15 @@ anchor_warnings (GPtrArray *certs)
 		if (gnutls_x509_crt_get_expiration_time (crt) < now) {
 			tether_strv_builder_take (
 			        warnings,
-			        g_strdup_printf (_ ("certificate %u of %u ('%s') has expired"),
-			                         i + 1, certs->len, subject));
+			        g_strdup_printf (_("certificate %u of %u ('%s') has expired"),
+			                            i + 1, certs->len, subject));
 		} else if (gnutls_x509_crt_get_activation_time (crt) > now) {
 			tether_strv_builder_take (
 			        warnings,
 			        g_strdup_printf (
-			                _ ("certificate %u of %u ('%s') is not valid yet: is "
+			                _("certificate %u of %u ('%s') is not valid yet: is "
 			                   "the clock right?"),
-			                i + 1, certs->len, subject));
+			                   i + 1, certs->len, subject));
 		}
 	}
 	if (!tether_x509_is_self_signed (top)) {
@@ -110,10 +110,10 @@ anchor_warnings (GPtrArray *certs)
 		tether_strv_builder_take (
 		        warnings,
 		        g_strdup_printf (
-		                _ ("the top certificate is not self-signed: it vouches for a "
+		                _("the top certificate is not self-signed: it vouches for a "
 		                   "server only together with its root '%s', which must be "
 		                   "a trust anchor of the connection too"),
-		                issuer));
+		                   issuer));
 	}
 	return g_strv_builder_end (warnings);
 }
@@ -168,20 +168,20 @@ anchor_new (TetherAnchorStore *self, const gchar *name, const gchar *origin, GPt
 static gboolean
 parse_anchor (GBytes *data, GPtrArray **certs_out, GBytes **pem_out, GError **error)
 {
-	g_autoptr (GPtrArray) certs = NULL;
+	g_autoptr(GPtrArray) certs = NULL;
 	g_autofree gchar *pem = NULL;
 	gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 	gboolean any_valid = FALSE;
 
 	if (g_bytes_get_size (data) == 0) {
 		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		                     _ ("the file is empty"));
+		                     _("the file is empty"));
 		return FALSE;
 	}
 	if (g_bytes_get_size (data) > TETHER_ANCHOR_MAX_SIZE) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("the file is %zu bytes; a trust anchor is at most %u"),
-		             g_bytes_get_size (data), (guint) TETHER_ANCHOR_MAX_SIZE);
+		             _("the file is %zu bytes; a trust anchor is at most %u"),
+		                g_bytes_get_size (data), (guint) TETHER_ANCHOR_MAX_SIZE);
 		return FALSE;
 	}
 	certs = tether_x509_parse_pem (data, error);
@@ -194,7 +194,7 @@ parse_anchor (GBytes *data, GPtrArray **certs_out, GBytes **pem_out, GError **er
 	}
 	if (!any_valid) {
 		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
-		                     _ ("every certificate in it has expired"));
+		                     _("every certificate in it has expired"));
 		return FALSE;
 	}
 	pem = tether_x509_export_pem (certs, error);
@@ -212,29 +212,29 @@ tether_anchor_store_add (TetherAnchorStore *self, const gchar *name, GBytes *dat
 {
 	TetherAnchor *old;
 	TetherAnchor *anchor;
-	g_autoptr (GPtrArray) certs = NULL;
-	g_autoptr (GBytes) pem = NULL;
+	g_autoptr(GPtrArray) certs = NULL;
+	g_autoptr(GBytes) pem = NULL;
 	g_autofree gchar *path = NULL;
 	g_autofree gchar *basename = NULL;
 
-	if (!tether_name_check (name, _ ("trust anchor"), error))
+	if (!tether_name_check (name, _("trust anchor"), error))
 		return NULL;
 	old = g_hash_table_lookup (self->anchors, name);
 	if (old != NULL && old->bundled) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_EXISTS,
-		             _ ("trust anchor '%s' is bundled with a cloud plugin and cannot be "
+		             _("trust anchor '%s' is bundled with a cloud plugin and cannot be "
 		                "replaced; choose another name"),
-		             name);
+		                name);
 		return NULL;
 	}
 	if (old != NULL && !replace) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_EXISTS,
-		             _ ("trust anchor '%s' exists already: remove it first, or replace it"),
-		             name);
+		             _("trust anchor '%s' exists already: remove it first, or replace it"),
+		                name);
 		return NULL;
 	}
 	if (!parse_anchor (data, &certs, &pem, error)) {
-		g_prefix_error (error, _ ("trust anchor '%s': "), name);
+		g_prefix_error (error, _("trust anchor '%s': "), name);
 		return NULL;
 	}
 
@@ -266,15 +266,15 @@ tether_anchor_store_add_bundled (TetherAnchorStore *self, const gchar *cloud, co
 {
 	g_autofree gchar *name = g_strdup_printf ("%s.%s", cloud, slug);
 	g_autofree gchar *origin = g_strdup_printf ("bundled:%s", cloud);
-	g_autoptr (GPtrArray) certs = NULL;
-	g_autoptr (GBytes) pem = NULL;
+	g_autoptr(GPtrArray) certs = NULL;
+	g_autoptr(GBytes) pem = NULL;
 	TetherAnchor *anchor;
 
-	if (!tether_name_check (name, _ ("trust anchor"), error))
+	if (!tether_name_check (name, _("trust anchor"), error))
 		return FALSE;
 	if (g_hash_table_contains (self->anchors, name)) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_EXISTS,
-		             _ ("trust anchor '%s' exists already"), name);
+		             _("trust anchor '%s' exists already"), name);
 		return FALSE;
 	}
 	if (!parse_anchor (data, &certs, &pem, error))
@@ -296,21 +296,21 @@ tether_anchor_store_remove (TetherAnchorStore *self, const gchar *name, GError *
 
 	if (anchor == NULL) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
-		             _ ("there is no trust anchor '%s'"), name);
+		             _("there is no trust anchor '%s'"), name);
 		return FALSE;
 	}
 	if (anchor->bundled) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("trust anchor '%s' is bundled with a cloud plugin and cannot be "
+		             _("trust anchor '%s' is bundled with a cloud plugin and cannot be "
 		                "removed"),
-		             name);
+		                name);
 		return FALSE;
 	}
 	basename = g_strdup_printf ("%s.pem", name);
 	path = g_build_filename (self->dir, basename, NULL);
 	if (g_unlink (path) != 0 && errno != ENOENT) {
-		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED, _ ("cannot remove %s: %s"),
-		             path, g_strerror (errno));
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _("cannot remove %s: %s"), path, g_strerror (errno));
 		return FALSE;
 	}
 	g_hash_table_remove (self->anchors, name);
@@ -355,17 +355,17 @@ set_aside (const gchar *path, const gchar *why)
 static void
 load_dir (TetherAnchorStore *self)
 {
-	g_autoptr (GDir) dir = g_dir_open (self->dir, 0, NULL);
+	g_autoptr(GDir) dir = g_dir_open (self->dir, 0, NULL);
 	const gchar *entry;
 
 	while (dir != NULL && (entry = g_dir_read_name (dir)) != NULL) {
 		g_autofree gchar *path = NULL;
 		g_autofree gchar *name = NULL;
 		g_autofree gchar *contents = NULL;
-		g_autoptr (GError) error = NULL;
-		g_autoptr (GPtrArray) certs = NULL;
-		g_autoptr (GBytes) data = NULL;
-		g_autoptr (GBytes) pem = NULL;
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GPtrArray) certs = NULL;
+		g_autoptr(GBytes) data = NULL;
+		g_autoptr(GBytes) pem = NULL;
 		TetherAnchor *anchor;
 		gsize len = 0;
 
@@ -373,7 +373,7 @@ load_dir (TetherAnchorStore *self)
 			continue;
 		path = g_build_filename (self->dir, entry, NULL);
 		name = g_strndup (entry, strlen (entry) - strlen (".pem"));
-		if (!tether_name_check (name, _ ("trust anchor"), &error)) {
+		if (!tether_name_check (name, _("trust anchor"), &error)) {
 			set_aside (path, error->message);
 			continue;
 		}
@@ -398,13 +398,13 @@ load_dir (TetherAnchorStore *self)
 TetherAnchorStore *
 tether_anchor_store_new (const gchar *state_dir, GDBusConnection *bus, GError **error)
 {
-	g_autoptr (TetherAnchorStore) self = g_object_new (TETHER_TYPE_ANCHOR_STORE, NULL);
+	g_autoptr(TetherAnchorStore) self = g_object_new (TETHER_TYPE_ANCHOR_STORE, NULL);
 
 	self->dir = g_build_filename (state_dir, "anchors", NULL);
 	self->bus = g_object_ref (bus);
 	if (g_mkdir_with_parents (self->dir, 0700) != 0) {
-		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED, _ ("cannot create %s: %s"),
-		             self->dir, g_strerror (errno));
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _("cannot create %s: %s"), self->dir, g_strerror (errno));
 		return NULL;
 	}
 	load_dir (self);

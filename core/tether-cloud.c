@@ -176,7 +176,7 @@ str_array_contains (GPtrArray *array, const gchar *str)
 static gchar *
 str_array_join (GPtrArray *array)
 {
-	g_autoptr (GString) str = g_string_new (NULL);
+	g_autoptr(GString) str = g_string_new (NULL);
 	for (guint i = 0; i < array->len; i++)
 		g_string_append_printf (str, "%s%s", i ? ", " : "", (gchar *) array->pdata[i]);
 	return g_string_free (g_steal_pointer (&str), FALSE);
@@ -249,21 +249,21 @@ tether_cloud_check_options (TetherCloud *self, GVariant *options, GError **error
 			}
 		}
 		if (option == NULL) {
-			g_autoptr (GString) known = g_string_new (NULL);
+			g_autoptr(GString) known = g_string_new (NULL);
 			for (guint i = 0; i < priv->options->len; i++) {
 				TetherCloudOption *tmp = g_ptr_array_index (priv->options, i);
 				g_string_append_printf (known, "%s%s", i ? ", " : "", tmp->name);
 			}
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-			             _ ("cloud '%s' has no option '%s'; its options: %s"),
-			             priv->name, key, known->len > 0 ? known->str : _ ("none"));
+			             _("cloud '%s' has no option '%s'; its options: %s"),
+			                priv->name, key, known->len > 0 ? known->str : _("none"));
 			g_variant_unref (value);
 			return FALSE;
 		}
 		if (!g_variant_is_of_type (value, G_VARIANT_TYPE (option->type))) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-			             _ ("cloud option '%s' must be of type '%s', not '%s'"), key,
-			             option->type, g_variant_get_type_string (value));
+			             _("cloud option '%s' must be of type '%s', not '%s'"), key,
+			                option->type, g_variant_get_type_string (value));
 			g_variant_unref (value);
 			return FALSE;
 		}
@@ -287,8 +287,8 @@ tether_cloud_prepare_defaults (TetherCloud *self, TetherConnection *connection, 
 		port = priv->default_port;
 	if (port == 0) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("endpoint '%s' names no port and cloud '%s' has no default port"),
-		             tether_connection_get_host (connection), priv->name);
+		             _("endpoint '%s' names no port and cloud '%s' has no default port"),
+		                tether_connection_get_host (connection), priv->name);
 		return FALSE;
 	}
 	tether_connection_set_mqtt_host (connection, tether_connection_get_host (connection), port);
@@ -312,8 +312,8 @@ tether_cloud_real_prepare_async (TetherCloud *self, TetherConnection *connection
                                  GCancellable *cancellable, GAsyncReadyCallback callback,
                                  gpointer user_data)
 {
-	g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
-	g_autoptr (GError) error = NULL;
+	g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+	g_autoptr(GError) error = NULL;
 
 	if (!tether_cloud_prepare_defaults (self, connection, &error)) {
 		g_task_return_error (task, g_steal_pointer (&error));
@@ -362,20 +362,20 @@ tether_cloud_check_message (TetherCloud *self, TetherConnection *connection, Tet
 	if (g_strcmp0 (kind, TETHER_KIND_RAW) == 0) {
 		if (!str_array_contains (priv->publish_options, "topic")) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
-			             _ ("cloud '%s' does not take raw topics"), priv->name);
+			             _("cloud '%s' does not take raw topics"), priv->name);
 			return FALSE;
 		}
 		if (tether_message_lookup_string (message, "topic") == NULL) {
 			g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-			                     _ ("kind 'raw' needs the 'topic' option"));
+			                     _("kind 'raw' needs the 'topic' option"));
 			return FALSE;
 		}
 	} else if (g_strcmp0 (kind, TETHER_KIND_RESPONSE) != 0 &&
 	           !str_array_contains (priv->kinds, kind)) {
 		g_autofree gchar *kinds = str_array_join (priv->kinds);
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("cloud '%s' takes no messages of kind '%s'; its kinds: %s"),
-		             priv->name, kind, kinds);
+		             _("cloud '%s' takes no messages of kind '%s'; its kinds: %s"),
+		                priv->name, kind, kinds);
 		return FALSE;
 	}
 
@@ -387,8 +387,8 @@ tether_cloud_check_message (TetherCloud *self, TetherConnection *connection, Tet
 		if (!str_array_contains (priv->publish_options, key)) {
 			g_autofree gchar *known = str_array_join (priv->publish_options);
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-			             _ ("cloud '%s' takes no publish option '%s'; it takes: %s"),
-			             priv->name, key, known[0] != '\0' ? known : _ ("none"));
+			             _("cloud '%s' takes no publish option '%s'; it takes: %s"),
+			                priv->name, key, known[0] != '\0' ? known : _("none"));
 			g_variant_unref (value);
 			return FALSE;
 		}
@@ -398,8 +398,8 @@ tether_cloud_check_message (TetherCloud *self, TetherConnection *connection, Tet
 		}
 		if (!g_variant_is_of_type (value, G_VARIANT_TYPE (type))) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-			             _ ("publish option '%s' must be of type '%s', not '%s'"), key,
-			             type, g_variant_get_type_string (value));
+			             _("publish option '%s' must be of type '%s', not '%s'"), key,
+			                type, g_variant_get_type_string (value));
 			g_variant_unref (value);
 			return FALSE;
 		}
@@ -427,8 +427,8 @@ tether_cloud_map_message (TetherCloud *self, TetherConnection *connection, Tethe
 		return TRUE;
 	}
 	g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
-	             _ ("cloud '%s' cannot map messages of kind '%s'"), GET_PRIVATE (self)->name,
-	             tether_message_get_kind (message));
+	             _("cloud '%s' cannot map messages of kind '%s'"), GET_PRIVATE (self)->name,
+	                tether_message_get_kind (message));
 	return FALSE;
 }
 

@@ -115,9 +115,9 @@ tether_connection_dup_identity_common_name (TetherConnection *self, GError **err
 	common_name = tether_identity_get_common_name (identity);
 	if (common_name == NULL) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
-		             _ ("identity '%s' has no certificate with a common name: install one "
+		             _("identity '%s' has no certificate with a common name: install one "
 		                "with 'tetherctl identity install'"),
-		             name);
+		                name);
 		return NULL;
 	}
 	return g_strdup (common_name);
@@ -129,8 +129,8 @@ tether_connection_dup_state_dir (TetherConnection *self, GError **error)
 	g_autofree gchar *dir = g_build_filename (self->state_dir, "connections", self->id, NULL);
 
 	if (g_mkdir_with_parents (dir, 0700) != 0) {
-		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED, _ ("cannot create %s: %s"),
-		             dir, g_strerror (errno));
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _("cannot create %s: %s"), dir, g_strerror (errno));
 		return NULL;
 	}
 	return g_steal_pointer (&dir);
@@ -194,7 +194,7 @@ void
 tether_connection_emit_received (TetherConnection *self, const gchar *kind, const gchar *topic,
                                  GBytes *payload, GVariant *details)
 {
-	g_autoptr (GVariant) details_sunk = NULL;
+	g_autoptr(GVariant) details_sunk = NULL;
 
 	g_return_if_fail (TETHER_IS_CONNECTION (self));
 	if (details == NULL)
@@ -211,7 +211,7 @@ void
 tether_connection_emit_message_result (TetherConnection *self, guint64 id, const gchar *status,
                                        GVariant *details)
 {
-	g_autoptr (GVariant) details_sunk = NULL;
+	g_autoptr(GVariant) details_sunk = NULL;
 
 	g_return_if_fail (TETHER_IS_CONNECTION (self));
 	if (details == NULL)
@@ -263,7 +263,7 @@ tether_connection_dup_anchor_names (TetherConnection *self)
 {
 	const gchar *const *names = tether_dbus_connection1_get_trust_anchors (self->skeleton);
 	GPtrArray *bundled;
-	g_autoptr (GStrvBuilder) builder = NULL;
+	g_autoptr(GStrvBuilder) builder = NULL;
 
 	if (names != NULL && names[0] != NULL)
 		return g_strdupv ((gchar **) names);
@@ -355,15 +355,15 @@ fail (TetherConnection *self, const gchar *message)
 static GBytes *
 collect_anchor_pem (TetherConnection *self, gchar **names_out, GError **error)
 {
-	g_auto (GStrv) names = tether_connection_dup_anchor_names (self);
-	g_autoptr (GByteArray) pem = g_byte_array_new ();
+	g_auto(GStrv) names = tether_connection_dup_anchor_names (self);
+	g_autoptr(GByteArray) pem = g_byte_array_new ();
 
 	if (names == NULL || names[0] == NULL) {
 		g_set_error (
 		        error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
-		        _ ("no trust anchor: add the server's root CA with 'tetherctl anchor add' "
+		        _("no trust anchor: add the server's root CA with 'tetherctl anchor add' "
 		           "and name it with 'tetherctl connection modify %s --anchor NAME'"),
-		        self->id);
+		           self->id);
 		return NULL;
 	}
 	for (guint i = 0; names[i] != NULL; i++) {
@@ -371,9 +371,9 @@ collect_anchor_pem (TetherConnection *self, gchar **names_out, GError **error)
 		GBytes *bytes;
 		if (anchor == NULL) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
-			             _ ("trust anchor '%s' does not exist: add it with "
+			             _("trust anchor '%s' does not exist: add it with "
 			                "'tetherctl anchor add %s FILE'"),
-			             names[i], names[i]);
+			                names[i], names[i]);
 			return NULL;
 		}
 		bytes = tether_anchor_get_pem (anchor);
@@ -387,9 +387,9 @@ collect_anchor_pem (TetherConnection *self, gchar **names_out, GError **error)
 static void
 probe_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-	g_autoptr (TetherConnection) self = user_data;
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GVariant) report = tether_tls_probe_finish (result, &error);
+	g_autoptr(TetherConnection) self = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) report = tether_tls_probe_finish (result, &error);
 	g_autofree gchar *paho_message = g_steal_pointer (&self->paho_message);
 	const gchar *message = NULL;
 	gboolean ok = FALSE;
@@ -404,11 +404,11 @@ probe_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 	if (report != NULL && !ok && message != NULL)
 		text = g_strdup (message);
 	else if (ok)
-		text = g_strdup_printf (_ ("the broker at %s:%u refused the MQTT session: %s"),
-		                        self->params.host, self->params.port, paho_message);
+		text = g_strdup_printf (_("the broker at %s:%u refused the MQTT session: %s"),
+		                           self->params.host, self->params.port, paho_message);
 	else
-		text = g_strdup_printf (_ ("cannot connect to %s:%u: %s"), self->params.host,
-		                        self->params.port, paho_message);
+		text = g_strdup_printf (_("cannot connect to %s:%u: %s"), self->params.host,
+		                           self->params.port, paho_message);
 	fail (self, text);
 }
 
@@ -416,9 +416,9 @@ static void
 session_connect_failed_cb (TetherMqttSession *session, gint code, const gchar *message,
                            TetherConnection *self)
 {
-	g_autoptr (GError) error = NULL;
+	g_autoptr(GError) error = NULL;
 	g_autofree gchar *names = NULL;
-	g_autoptr (GBytes) pem = collect_anchor_pem (self, &names, &error);
+	g_autoptr(GBytes) pem = collect_anchor_pem (self, &names, &error);
 	const gchar *sni = NULL;
 
 	g_debug ("connection %s: connect failed: %s (%d)", self->id, message, code);
@@ -441,7 +441,7 @@ session_connect_failed_cb (TetherMqttSession *session, gint code, const gchar *m
 static void
 session_connected_cb (TetherMqttSession *session, TetherConnection *self)
 {
-	g_autoptr (GError) error = NULL;
+	g_autoptr(GError) error = NULL;
 
 	self->backoff = 0;
 	tether_dbus_connection1_set_client_id (self->skeleton, self->params.client_id);
@@ -458,9 +458,9 @@ session_connection_lost_cb (TetherMqttSession *session, const gchar *cause, Teth
 	g_autofree gchar *text = NULL;
 
 	tether_outbox_unsend_all (self->outbox);
-	text = g_strdup_printf (_ ("the connection to %s:%u was lost%s%s"), self->params.host,
-	                        self->params.port, cause != NULL && cause[0] != '\0' ? ": " : "",
-	                        cause != NULL ? cause : "");
+	text = g_strdup_printf (_("the connection to %s:%u was lost%s%s"), self->params.host,
+	                           self->params.port, cause != NULL && cause[0] != '\0' ? ": " : "",
+	                           cause != NULL ? cause : "");
 	set_state (self, "connecting", text);
 	schedule_reconnect (self);
 }
@@ -502,7 +502,7 @@ static void
 drop_message (TetherConnection *self, TetherMessage *message, const gchar *status, const gchar *why)
 {
 	guint64 id = tether_message_get_id (message);
-	g_autoptr (GVariantDict) details = g_variant_dict_new (NULL);
+	g_autoptr(GVariantDict) details = g_variant_dict_new (NULL);
 
 	if (why != NULL)
 		g_variant_dict_insert (details, "message", "s", why);
@@ -520,7 +520,7 @@ tether_connection_flush (TetherConnection *self)
 
 	while (tether_mqtt_session_is_connected (self->session) &&
 	       tether_mqtt_session_get_n_inflight (self->session) < TETHER_SEND_WINDOW) {
-		g_autoptr (GError) error = NULL;
+		g_autoptr(GError) error = NULL;
 		TetherMessage *message = tether_outbox_next_unsent (self->outbox);
 
 		if (message == NULL)
@@ -556,7 +556,7 @@ build_session_params (TetherConnection *self, GError **error)
 	g_autofree gchar *dir = NULL;
 	g_autofree gchar *names = NULL;
 	g_autofree gchar *trust_file = NULL;
-	g_autoptr (GBytes) pem = NULL;
+	g_autoptr(GBytes) pem = NULL;
 	TetherIdentity *identity;
 	const gchar *identity_name = tether_connection_get_identity_name (self);
 
@@ -566,10 +566,10 @@ build_session_params (TetherConnection *self, GError **error)
 	if (g_strcmp0 (tether_identity_get_state (identity), "ready") != 0 &&
 	    g_strcmp0 (tether_identity_get_state (identity), "expired") != 0) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
-		             _ ("identity '%s' has no certificate: create a request with "
+		             _("identity '%s' has no certificate: create a request with "
 		                "'tetherctl identity request', have the device CA sign it, and "
 		                "install it with 'tetherctl identity install'"),
-		             identity_name);
+		                identity_name);
 		return FALSE;
 	}
 
@@ -601,7 +601,7 @@ static void
 prepare_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
 	TetherConnection *self = user_data;
-	g_autoptr (GError) error = NULL;
+	g_autoptr(GError) error = NULL;
 
 	if (!tether_cloud_prepare_finish (TETHER_CLOUD (source), result, &error)) {
 		if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -660,8 +660,8 @@ load_settings (TetherConnection *self, GError **error)
 	g_autofree gchar *endpoint = g_settings_get_string (self->settings, "endpoint");
 	g_autofree gchar *identity = g_settings_get_string (self->settings, "identity");
 	g_autofree gchar *client_id = g_settings_get_string (self->settings, "client-id");
-	g_auto (GStrv) anchors = g_settings_get_strv (self->settings, "trust-anchors");
-	g_autoptr (GVariant) options = g_settings_get_value (self->settings, "cloud-options");
+	g_auto(GStrv) anchors = g_settings_get_strv (self->settings, "trust-anchors");
+	g_autoptr(GVariant) options = g_settings_get_value (self->settings, "cloud-options");
 	g_autofree gchar *host = NULL;
 	guint16 port = 0;
 
@@ -691,7 +691,7 @@ static gboolean
 reload_cb (gpointer user_data)
 {
 	TetherConnection *self = user_data;
-	g_autoptr (GError) error = NULL;
+	g_autoptr(GError) error = NULL;
 
 	self->reload_id = 0;
 	if (!load_settings (self, &error)) {
@@ -716,20 +716,21 @@ GPtrArray *
 tether_connection_check_publish (TetherConnection *self, GVariant *messages, guint *index_out,
                                  GError **error)
 {
-	g_autoptr (GPtrArray) result = g_ptr_array_new_with_free_func (g_object_unref);
+	g_autoptr(GPtrArray) result = g_ptr_array_new_with_free_func (g_object_unref);
 	guint64 next_id = tether_outbox_peek_next_id (self->outbox);
 	GVariantIter iter;
-	const gchar *kind;
+	gchar *kind; /* not "&s": a built (unserialised) array's tuples own their strings */
 	GVariant *payload_v;
 	GVariant *options;
 	guint index = 0;
 
 	g_variant_iter_init (&iter, messages);
-	while (g_variant_iter_next (&iter, "(&s@ay@a{sv})", &kind, &payload_v, &options)) {
-		g_autoptr (GVariant) payload_owned = payload_v;
-		g_autoptr (GVariant) options_owned = options;
-		g_autoptr (GBytes) payload = g_variant_get_data_as_bytes (payload_v);
-		g_autoptr (TetherMessage) message = tether_message_new (kind, payload, options);
+	while (g_variant_iter_next (&iter, "(s@ay@a{sv})", &kind, &payload_v, &options)) {
+		g_autofree gchar *kind_owned = kind;
+		g_autoptr(GVariant) payload_owned = payload_v;
+		g_autoptr(GVariant) options_owned = options;
+		g_autoptr(GBytes) payload = g_variant_get_data_as_bytes (payload_v);
+		g_autoptr(TetherMessage) message = tether_message_new (kind, payload, options);
 		guint32 expires_in = 0;
 
 		/* the id it will get, for plugins that put it in the message */
@@ -752,7 +753,7 @@ gboolean
 tether_connection_check_room (TetherConnection *self, GPtrArray *messages, GError **error)
 {
 	if (!tether_outbox_check_room (self->outbox, messages, error)) {
-		g_prefix_error (error, _ ("connection '%s': "), self->id);
+		g_prefix_error (error, _("connection '%s': "), self->id);
 		return FALSE;
 	}
 	return TRUE;
@@ -762,7 +763,7 @@ gboolean
 tether_connection_queue (TetherConnection *self, GPtrArray *messages, GError **error)
 {
 	if (!tether_outbox_append (self->outbox, messages, error)) {
-		g_prefix_error (error, _ ("connection '%s': "), self->id);
+		g_prefix_error (error, _("connection '%s': "), self->id);
 		return FALSE;
 	}
 	update_counters (self);
@@ -784,10 +785,10 @@ static gboolean
 handle_publish (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocation,
                 const gchar *kind, GVariant *payload, GVariant *options, TetherConnection *self)
 {
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GVariant) batch = g_variant_ref_sink (single_message (kind, payload, options));
-	g_autoptr (GPtrArray) messages =
-	        tether_connection_check_publish (self, batch, NULL, &error);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) batch = g_variant_ref_sink (single_message (kind, payload, options));
+	g_autoptr(GPtrArray) messages =
+	                   tether_connection_check_publish (self, batch, NULL, &error);
 
 	if (messages == NULL || !tether_connection_queue (self, messages, &error)) {
 		g_dbus_method_invocation_return_gerror (invocation, error);
@@ -802,14 +803,14 @@ static gboolean
 handle_publish_batch (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocation,
                       GVariant *batch, TetherConnection *self)
 {
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GPtrArray) messages = NULL;
-	g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (guint64));
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) messages = NULL;
+	g_autoptr(GArray) ids = g_array_new (FALSE, FALSE, sizeof (guint64));
 	guint index = 0;
 
 	messages = tether_connection_check_publish (self, batch, &index, &error);
 	if (messages == NULL) {
-		g_prefix_error (&error, _ ("message %u: "), index);
+		g_prefix_error (&error, _("message %u: "), index);
 		g_dbus_method_invocation_return_gerror (invocation, error);
 		return TRUE;
 	}
@@ -832,10 +833,10 @@ static gboolean
 handle_respond (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocation,
                 const gchar *request_id, gint status, GVariant *payload, TetherConnection *self)
 {
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GVariantDict) options = g_variant_dict_new (NULL);
-	g_autoptr (GVariant) batch = NULL;
-	g_autoptr (GPtrArray) messages = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariantDict) options = g_variant_dict_new (NULL);
+	g_autoptr(GVariant) batch = NULL;
+	g_autoptr(GPtrArray) messages = NULL;
 
 	g_variant_dict_insert (options, "request-id", "s", request_id);
 	g_variant_dict_insert (options, "status", "i", status);
@@ -875,7 +876,7 @@ static gboolean
 handle_purge (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocation,
               TetherConnection *self)
 {
-	g_autoptr (GArray) ids = NULL;
+	g_autoptr(GArray) ids = NULL;
 
 	/* what the session holds comes back as unknown acknowledgements */
 	tether_mqtt_session_stop (self->session);
@@ -896,7 +897,7 @@ TetherConnection *
 tether_connection_new (const gchar *id, TetherCloud *cloud, GSettings *settings,
                        const TetherConnectionContext *context, GError **error)
 {
-	g_autoptr (TetherConnection) self = g_object_new (TETHER_TYPE_CONNECTION, NULL);
+	g_autoptr(TetherConnection) self = g_object_new (TETHER_TYPE_CONNECTION, NULL);
 	g_autofree gchar *escaped = g_dbus_escape_object_path (id);
 	g_autofree gchar *cloud_name = g_settings_get_string (settings, "cloud");
 

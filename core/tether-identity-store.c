@@ -110,7 +110,7 @@ load_key (TetherIdentity *identity, GError **error)
 {
 	g_autofree gchar *contents = NULL;
 	gsize len = 0;
-	g_autoptr (GBytes) pem = NULL;
+	g_autoptr(GBytes) pem = NULL;
 	gnutls_privkey_t key;
 
 	if (!g_file_get_contents (identity->key_path, &contents, &len, error))
@@ -118,7 +118,7 @@ load_key (TetherIdentity *identity, GError **error)
 	pem = g_bytes_new_take (g_steal_pointer (&contents), len);
 	key = tether_key_load_pem (pem, error);
 	if (key == NULL)
-		g_prefix_error (error, _ ("identity '%s': "), identity->name);
+		g_prefix_error (error, _("identity '%s': "), identity->name);
 	return key;
 }
 
@@ -127,7 +127,7 @@ load_chain (TetherIdentity *identity, GError **error)
 {
 	g_autofree gchar *contents = NULL;
 	gsize len = 0;
-	g_autoptr (GBytes) pem = NULL;
+	g_autoptr(GBytes) pem = NULL;
 
 	if (!g_file_get_contents (identity->chain_path, &contents, &len, error))
 		return NULL;
@@ -140,8 +140,8 @@ static void
 identity_refresh (TetherIdentity *identity)
 {
 	TetherDBusIdentity1 *skeleton = identity->skeleton;
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GPtrArray) chain = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) chain = NULL;
 	gnutls_privkey_t key = NULL;
 	g_autofree gchar *key_type = NULL;
 	gnutls_x509_crt_t leaf;
@@ -222,19 +222,19 @@ tether_identity_store_lookup (TetherIdentityStore *self, const gchar *name, gboo
                               GError **error)
 {
 	TetherIdentity *identity = g_hash_table_lookup (self->identities, name);
-	g_auto (GStrv) names = NULL;
-	g_auto (GStrv) updated = NULL;
-	g_autoptr (GStrvBuilder) builder = NULL;
+	g_auto(GStrv) names = NULL;
+	g_auto(GStrv) updated = NULL;
+	g_autoptr(GStrvBuilder) builder = NULL;
 
 	if (identity != NULL)
 		return identity;
-	if (!tether_name_check (name, _ ("identity"), error))
+	if (!tether_name_check (name, _("identity"), error))
 		return NULL;
 	if (!create) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
-		             _ ("there is no identity '%s': create it with 'tetherctl identity "
+		             _("there is no identity '%s': create it with 'tetherctl identity "
 		                "request --identity %s'"),
-		             name, name);
+		                name, name);
 		return NULL;
 	}
 	identity = identity_new (self, name, error);
@@ -275,8 +275,8 @@ static gboolean
 ensure_dir (const gchar *dir, GError **error)
 {
 	if (g_mkdir_with_parents (dir, 0700) != 0) {
-		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED, _ ("cannot create %s: %s"),
-		             dir, g_strerror (errno));
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _("cannot create %s: %s"), dir, g_strerror (errno));
 		return FALSE;
 	}
 	return TRUE;
@@ -306,14 +306,14 @@ tether_identity_store_create_request (TetherIdentityStore *self, const gchar *na
 	if (g_variant_lookup (options, "key-type", "&s", &key_type_name) &&
 	    !tether_key_type_from_string (key_type_name, &key_type)) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("key type '%s' is not known; use ec-p256, ec-p384, rsa-2048 or "
+		             _("key type '%s' is not known; use ec-p256, ec-p384, rsa-2048 or "
 		                "rsa-3072"),
-		             key_type_name);
+		                key_type_name);
 		return NULL;
 	}
 	if (!g_variant_lookup (options, "common-name", "&s", NULL)) {
 		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		                     _ ("a certificate request needs a common name (common-name)"));
+		                     _("a certificate request needs a common name (common-name)"));
 		return NULL;
 	}
 
@@ -323,7 +323,7 @@ tether_identity_store_create_request (TetherIdentityStore *self, const gchar *na
 
 	/* the key is made once, on the device; the request is signed with it */
 	if (!g_file_test (identity->key_path, G_FILE_TEST_EXISTS)) {
-		g_autoptr (GBytes) pem = tether_key_generate (key_type, error);
+		g_autoptr(GBytes) pem = tether_key_generate (key_type, error);
 		if (pem == NULL || !ensure_dir (identity->dir, error) ||
 		    !write_private (identity->key_path, pem, error))
 			return NULL;
@@ -338,8 +338,8 @@ tether_identity_store_create_request (TetherIdentityStore *self, const gchar *na
 		if (g_strcmp0 (existing, key_type_name) != 0) {
 			g_set_error (
 			        error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-			        _ ("identity '%s' has a %s key already; a request uses that key"),
-			        name, existing);
+			        _("identity '%s' has a %s key already; a request uses that key"),
+			           name, existing);
 			gnutls_privkey_deinit (key);
 			return NULL;
 		}
@@ -356,10 +356,10 @@ tether_identity_store_install (TetherIdentityStore *self, const gchar *name, GBy
 {
 	TetherIdentity *identity;
 	gnutls_privkey_t key;
-	g_autoptr (GPtrArray) chain = NULL;
-	g_autoptr (GStrvBuilder) warnings = g_strv_builder_new ();
+	g_autoptr(GPtrArray) chain = NULL;
+	g_autoptr(GStrvBuilder) warnings = g_strv_builder_new ();
 	g_autofree gchar *pem = NULL;
-	g_autoptr (GBytes) pem_bytes = NULL;
+	g_autoptr(GBytes) pem_bytes = NULL;
 	gnutls_x509_crt_t leaf;
 	gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 	gint leaf_index = -1;
@@ -369,15 +369,15 @@ tether_identity_store_install (TetherIdentityStore *self, const gchar *name, GBy
 		return NULL;
 	if (!g_file_test (identity->key_path, G_FILE_TEST_EXISTS)) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
-		             _ ("identity '%s' has no key: create a request first with "
+		             _("identity '%s' has no key: create a request first with "
 		                "'tetherctl identity request'"),
-		             name);
+		                name);
 		return NULL;
 	}
 	if (g_bytes_get_size (data) > TETHER_CHAIN_MAX_SIZE) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("the chain is %zu bytes; at most %u are allowed"),
-		             g_bytes_get_size (data), (guint) TETHER_CHAIN_MAX_SIZE);
+		             _("the chain is %zu bytes; at most %u are allowed"),
+		                g_bytes_get_size (data), (guint) TETHER_CHAIN_MAX_SIZE);
 		return NULL;
 	}
 	chain = tether_x509_parse_pem (data, error);
@@ -396,33 +396,33 @@ tether_identity_store_install (TetherIdentityStore *self, const gchar *name, GBy
 	if (leaf_index < 0) {
 		g_autofree gchar *subject = tether_x509_get_subject (g_ptr_array_index (chain, 0));
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
-		             _ ("the certificate '%s' is not for the key of identity '%s': its "
+		             _("the certificate '%s' is not for the key of identity '%s': its "
 		                "public key differs; have the device CA sign a request made with "
 		                "'tetherctl identity request'"),
-		             subject, name);
+		                subject, name);
 		return NULL;
 	}
 	if (leaf_index > 0) {
 		gpointer moved = g_ptr_array_steal_index (chain, (guint) leaf_index);
 		g_ptr_array_insert (chain, 0, moved);
 		tether_strv_builder_take (
-		        warnings, g_strdup_printf (_ ("the device certificate was certificate %d "
+		        warnings, g_strdup_printf (_("the device certificate was certificate %d "
 		                                      "of %u; it now comes first"),
-		                                   leaf_index + 1, chain->len));
+		                                      leaf_index + 1, chain->len));
 	}
 	leaf = g_ptr_array_index (chain, 0);
 	if (gnutls_x509_crt_get_expiration_time (leaf) < now) {
-		g_autoptr (GDateTime) expired =
-		        g_date_time_new_from_unix_utc (gnutls_x509_crt_get_expiration_time (leaf));
+		g_autoptr(GDateTime) expired = g_date_time_new_from_unix_utc (
+		        gnutls_x509_crt_get_expiration_time (leaf));
 		g_autofree gchar *date = g_date_time_format_iso8601 (expired);
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
-		             _ ("the device certificate expired on %s"), date);
+		             _("the device certificate expired on %s"), date);
 		return NULL;
 	}
 	if (tether_x509_is_ca (leaf)) {
 		g_set_error_literal (
 		        error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
-		        _ ("the device certificate is a CA certificate; a device needs "
+		        _("the device certificate is a CA certificate; a device needs "
 		           "an end-entity certificate"));
 		return NULL;
 	}
@@ -444,16 +444,16 @@ TetherIdentityStore *
 tether_identity_store_new (const gchar *state_dir, GDBusConnection *bus, GSettings *settings)
 {
 	TetherIdentityStore *self = g_object_new (TETHER_TYPE_IDENTITY_STORE, NULL);
-	g_auto (GStrv) names = g_settings_get_strv (settings, "identities");
+	g_auto(GStrv) names = g_settings_get_strv (settings, "identities");
 
 	self->dir = g_build_filename (state_dir, "identities", NULL);
 	self->bus = g_object_ref (bus);
 	self->settings = g_object_ref (settings);
 	for (guint i = 0; names[i] != NULL; i++) {
-		g_autoptr (GError) error = NULL;
+		g_autoptr(GError) error = NULL;
 		TetherIdentity *identity;
 
-		if (!tether_name_check (names[i], _ ("identity"), &error)) {
+		if (!tether_name_check (names[i], _("identity"), &error)) {
 			g_warning ("settings: %s", error->message);
 			continue;
 		}

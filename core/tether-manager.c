@@ -64,10 +64,10 @@ sorted_connection_ids (TetherManager *self)
 static void
 refresh_properties (TetherManager *self)
 {
-	g_autoptr (GPtrArray) ids = sorted_connection_ids (self);
-	g_autoptr (GPtrArray) anchors = tether_anchor_store_list (self->anchors);
-	g_autoptr (GPtrArray) identities = tether_identity_store_list (self->identities);
-	g_autoptr (GPtrArray) paths = g_ptr_array_new ();
+	g_autoptr(GPtrArray) ids = sorted_connection_ids (self);
+	g_autoptr(GPtrArray) anchors = tether_anchor_store_list (self->anchors);
+	g_autoptr(GPtrArray) identities = tether_identity_store_list (self->identities);
+	g_autoptr(GPtrArray) paths = g_ptr_array_new ();
 
 	for (guint i = 0; i < ids->len; i++) {
 		TetherConnection *connection =
@@ -80,13 +80,13 @@ refresh_properties (TetherManager *self)
 	g_ptr_array_set_size (paths, 0);
 	for (guint i = 0; i < anchors->len; i++) {
 		TetherAnchor *anchor = g_ptr_array_index (anchors, i);
-		g_autoptr (GPtrArray) used_by = g_ptr_array_new ();
+		g_autoptr(GPtrArray) used_by = g_ptr_array_new ();
 
 		g_ptr_array_add (paths, (gpointer) tether_anchor_get_object_path (anchor));
 		for (guint j = 0; j < ids->len; j++) {
 			TetherConnection *connection =
 			        g_hash_table_lookup (self->connections, ids->pdata[j]);
-			g_auto (GStrv) names = tether_connection_dup_anchor_names (connection);
+			g_auto(GStrv) names = tether_connection_dup_anchor_names (connection);
 			if (g_strv_contains ((const gchar *const *) names,
 			                     tether_anchor_get_name (anchor)))
 				g_ptr_array_add (used_by, ids->pdata[j]);
@@ -100,7 +100,7 @@ refresh_properties (TetherManager *self)
 	g_ptr_array_set_size (paths, 0);
 	for (guint i = 0; i < identities->len; i++) {
 		TetherIdentity *identity = g_ptr_array_index (identities, i);
-		g_autoptr (GPtrArray) used_by = g_ptr_array_new ();
+		g_autoptr(GPtrArray) used_by = g_ptr_array_new ();
 
 		g_ptr_array_add (paths, (gpointer) tether_identity_get_object_path (identity));
 		for (guint j = 0; j < ids->len; j++) {
@@ -121,7 +121,7 @@ static TetherCloud *
 lookup_cloud (TetherManager *self, const gchar *name, GError **error)
 {
 	TetherCloud *cloud = g_hash_table_lookup (self->clouds, name);
-	g_autoptr (GPtrArray) names = NULL;
+	g_autoptr(GPtrArray) names = NULL;
 	g_autofree gchar *known = NULL;
 
 	if (cloud != NULL)
@@ -131,8 +131,8 @@ lookup_cloud (TetherManager *self, const gchar *name, GError **error)
 	g_ptr_array_add (names, NULL);
 	known = g_strjoinv (", ", (gchar **) names->pdata);
 	g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
-	             _ ("there is no cloud '%s'; the clouds are: %s"), name,
-	             known[0] != '\0' ? known : _ ("none (no plugin loaded)"));
+	             _("there is no cloud '%s'; the clouds are: %s"), name,
+	                known[0] != '\0' ? known : _("none (no plugin loaded)"));
 	return NULL;
 }
 
@@ -143,7 +143,7 @@ lookup_connection (TetherManager *self, const gchar *id, GError **error)
 
 	if (connection == NULL) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
-		             _ ("there is no connection '%s'"), id);
+		             _("there is no connection '%s'"), id);
 	}
 	return connection;
 }
@@ -151,7 +151,7 @@ lookup_connection (TetherManager *self, const gchar *id, GError **error)
 static TetherConnection *
 load_connection (TetherManager *self, const gchar *id, GError **error)
 {
-	g_autoptr (GSettings) settings = tether_settings_new_connection (self->backend, id);
+	g_autoptr(GSettings) settings = tether_settings_new_connection (self->backend, id);
 	g_autofree gchar *cloud_name = g_settings_get_string (settings, "cloud");
 	TetherConnectionContext context = {
 		.bus = self->bus,
@@ -162,7 +162,7 @@ load_connection (TetherManager *self, const gchar *id, GError **error)
 	TetherCloud *cloud;
 	TetherConnection *connection;
 
-	if (!tether_name_check (id, _ ("connection"), error))
+	if (!tether_name_check (id, _("connection"), error))
 		return NULL;
 	cloud = lookup_cloud (self, cloud_name, error);
 	if (cloud == NULL)
@@ -179,8 +179,8 @@ load_connection (TetherManager *self, const gchar *id, GError **error)
 static void
 sync_connections (TetherManager *self)
 {
-	g_auto (GStrv) ids = g_settings_get_strv (self->settings, "connections");
-	g_autoptr (GPtrArray) loaded = tether_hash_table_get_keys (self->connections);
+	g_auto(GStrv) ids = g_settings_get_strv (self->settings, "connections");
+	g_autoptr(GPtrArray) loaded = tether_hash_table_get_keys (self->connections);
 
 	for (guint i = 0; i < loaded->len; i++) {
 		const gchar *id = loaded->pdata[i];
@@ -192,7 +192,7 @@ sync_connections (TetherManager *self)
 		}
 	}
 	for (guint i = 0; ids[i] != NULL; i++) {
-		g_autoptr (GError) error = NULL;
+		g_autoptr(GError) error = NULL;
 		if (g_hash_table_contains (self->connections, ids[i]))
 			continue;
 		if (load_connection (self, ids[i], &error) == NULL)
@@ -215,7 +215,7 @@ check_connection_settings (TetherManager *self, TetherCloud *cloud, GVariant *se
 	const gchar *endpoint = NULL;
 	const gchar *identity = NULL;
 	g_autofree const gchar **anchors = NULL;
-	g_autoptr (GVariant) cloud_options = NULL;
+	g_autoptr(GVariant) cloud_options = NULL;
 	guint32 keepalive = 0;
 
 	if (!tether_options_check (settings, connection_settings,
@@ -226,16 +226,16 @@ check_connection_settings (TetherManager *self, TetherCloud *cloud, GVariant *se
 			return FALSE;
 	} else if (adding) {
 		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		                     _ ("a connection needs an endpoint (host or host:port)"));
+		                     _("a connection needs an endpoint (host or host:port)"));
 		return FALSE;
 	}
 	if (g_variant_lookup (settings, "trust-anchors", "^a&s", &anchors)) {
 		for (guint i = 0; anchors[i] != NULL; i++) {
 			if (tether_anchor_store_lookup (self->anchors, anchors[i]) == NULL) {
 				g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
-				             _ ("there is no trust anchor '%s': add it first with "
+				             _("there is no trust anchor '%s': add it first with "
 				                "'tetherctl anchor add %s FILE'"),
-				             anchors[i], anchors[i]);
+				                anchors[i], anchors[i]);
 				return FALSE;
 			}
 		}
@@ -246,7 +246,7 @@ check_connection_settings (TetherManager *self, TetherCloud *cloud, GVariant *se
 	if (g_variant_lookup (settings, "keepalive", "u", &keepalive) &&
 	    (keepalive < 5 || keepalive > 3600)) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("keepalive %u is out of range: use 5 to 3600 seconds"), keepalive);
+		             _("keepalive %u is out of range: use 5 to 3600 seconds"), keepalive);
 		return FALSE;
 	}
 	cloud_options = g_variant_lookup_value (settings, "cloud-options", G_VARIANT_TYPE_VARDICT);
@@ -275,22 +275,22 @@ handle_add_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invoc
                        const gchar *id, const gchar *cloud_name, GVariant *values,
                        TetherManager *self)
 {
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GSettings) settings = NULL;
-	g_auto (GStrv) ids = NULL;
-	g_autoptr (GStrvBuilder) builder = NULL;
-	g_auto (GStrv) updated = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSettings) settings = NULL;
+	g_auto(GStrv) ids = NULL;
+	g_autoptr(GStrvBuilder) builder = NULL;
+	g_auto(GStrv) updated = NULL;
 	TetherConnection *connection;
 	TetherCloud *cloud;
 
-	if (!tether_name_check (id, _ ("connection"), &error)) {
+	if (!tether_name_check (id, _("connection"), &error)) {
 		g_dbus_method_invocation_return_gerror (invocation, error);
 		return TRUE;
 	}
 	if (g_hash_table_contains (self->connections, id)) {
 		g_dbus_method_invocation_return_error (invocation, TETHER_ERROR,
 		                                       TETHER_ERROR_EXISTS,
-		                                       _ ("connection '%s' exists already"), id);
+		                                       _("connection '%s' exists already"), id);
 		return TRUE;
 	}
 	cloud = lookup_cloud (self, cloud_name, &error);
@@ -330,7 +330,7 @@ static gboolean
 handle_update_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invocation,
                           const gchar *id, GVariant *values, TetherManager *self)
 {
-	g_autoptr (GError) error = NULL;
+	g_autoptr(GError) error = NULL;
 	TetherConnection *connection = lookup_connection (self, id, &error);
 
 	if (connection == NULL ||
@@ -351,13 +351,13 @@ handle_remove_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
                           const gchar *id, GVariant *options, TetherManager *self)
 {
 	static const TetherOptionSpec specs[] = { { "discard-queued", "b" } };
-	g_autoptr (GError) error = NULL;
+	g_autoptr(GError) error = NULL;
 	TetherConnection *connection = lookup_connection (self, id, &error);
 	gboolean discard = FALSE;
 	guint64 queued;
-	g_auto (GStrv) ids = NULL;
-	g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
-	g_auto (GStrv) updated = NULL;
+	g_auto(GStrv) ids = NULL;
+	g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+	g_auto(GStrv) updated = NULL;
 	g_autofree gchar *dir = NULL;
 
 	if (connection == NULL ||
@@ -370,9 +370,9 @@ handle_remove_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
 	if (queued > 0 && !discard) {
 		g_dbus_method_invocation_return_error (
 		        invocation, TETHER_ERROR, TETHER_ERROR_IN_USE,
-		        _ ("connection '%s' has %" G_GUINT64_FORMAT " messages queued: wait until "
+		        _("connection '%s' has %" G_GUINT64_FORMAT " messages queued: wait until "
 		           "they are delivered, or discard them (--discard-queued)"),
-		        id, queued);
+		           id, queued);
 		return TRUE;
 	}
 
@@ -390,15 +390,15 @@ handle_remove_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
 	/* what the connection kept on disk goes with it */
 	dir = g_build_filename (self->state_dir, "connections", id, NULL);
 	if (g_file_test (dir, G_FILE_TEST_IS_DIR)) {
-		g_autoptr (GFile) file = g_file_new_for_path (dir);
-		g_autoptr (GFileEnumerator) children =
-		        g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
-		                                   G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+		g_autoptr(GFile) file = g_file_new_for_path (dir);
+		g_autoptr(GFileEnumerator) children = g_file_enumerate_children (
+		        file, G_FILE_ATTRIBUTE_STANDARD_NAME, G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS,
+		        NULL, NULL);
 		GFileInfo *info;
 		while (children != NULL &&
 		       (info = g_file_enumerator_next_file (children, NULL, NULL)) != NULL) {
-			g_autoptr (GFile) child =
-			        g_file_get_child (file, g_file_info_get_name (info));
+			g_autoptr(GFile) child =
+			                   g_file_get_child (file, g_file_info_get_name (info));
 			g_file_delete (child, NULL, NULL);
 			g_object_unref (info);
 		}
@@ -414,13 +414,13 @@ static gboolean
 handle_publish (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invocation, const gchar *kind,
                 GVariant *payload, GVariant *options, TetherManager *self)
 {
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GPtrArray) ids = sorted_connection_ids (self);
-	g_autoptr (GPtrArray) targets = g_ptr_array_new ();
-	g_autoptr (GPtrArray) batches =
-	        g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) ids = sorted_connection_ids (self);
+	g_autoptr(GPtrArray) targets = g_ptr_array_new ();
+	g_autoptr(GPtrArray) batches =
+	                   g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
 	GVariantBuilder builder;
-	g_autoptr (GVariant) batch = NULL;
+	g_autoptr(GVariant) batch = NULL;
 
 	g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(saya{sv})"));
 	g_variant_builder_add (&builder, "(s@ay@a{sv})", kind, payload, options);
@@ -439,7 +439,7 @@ handle_publish (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invocation, 
 		    !tether_connection_check_room (connection, messages, &error)) {
 			if (messages != NULL)
 				g_ptr_array_unref (messages);
-			g_prefix_error (&error, _ ("connection '%s': "), (gchar *) ids->pdata[i]);
+			g_prefix_error (&error, _("connection '%s': "), (gchar *) ids->pdata[i]);
 			g_dbus_method_invocation_return_gerror (invocation, error);
 			return TRUE;
 		}
@@ -449,7 +449,7 @@ handle_publish (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invocation, 
 	if (targets->len == 0) {
 		g_dbus_method_invocation_return_error_literal (
 		        invocation, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
-		        _ ("no connection is enabled: add one with 'tetherctl connection add'"));
+		        _("no connection is enabled: add one with 'tetherctl connection add'"));
 		return TRUE;
 	}
 
@@ -477,9 +477,9 @@ handle_add_trust_anchor (TetherDBusTether1 *skeleton, GDBusMethodInvocation *inv
                          const gchar *name, GVariant *data, GVariant *options, TetherManager *self)
 {
 	static const TetherOptionSpec specs[] = { { "replace", "b" } };
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (data);
-	g_auto (GStrv) warnings = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) bytes = g_variant_get_data_as_bytes (data);
+	g_auto(GStrv) warnings = NULL;
 	gboolean replace = FALSE;
 	TetherAnchor *anchor;
 
@@ -506,14 +506,14 @@ static gboolean
 handle_remove_trust_anchor (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invocation,
                             const gchar *name, TetherManager *self)
 {
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GPtrArray) ids = sorted_connection_ids (self);
-	g_autoptr (GPtrArray) users = g_ptr_array_new ();
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) ids = sorted_connection_ids (self);
+	g_autoptr(GPtrArray) users = g_ptr_array_new ();
 
 	for (guint i = 0; i < ids->len; i++) {
 		TetherConnection *connection =
 		        g_hash_table_lookup (self->connections, ids->pdata[i]);
-		g_auto (GStrv) names = tether_connection_dup_anchor_names (connection);
+		g_auto(GStrv) names = tether_connection_dup_anchor_names (connection);
 		if (g_strv_contains ((const gchar *const *) names, name))
 			g_ptr_array_add (users, ids->pdata[i]);
 	}
@@ -523,9 +523,9 @@ handle_remove_trust_anchor (TetherDBusTether1 *skeleton, GDBusMethodInvocation *
 		list = g_strjoinv ("', '", (gchar **) users->pdata);
 		g_dbus_method_invocation_return_error (
 		        invocation, TETHER_ERROR, TETHER_ERROR_IN_USE,
-		        _ ("trust anchor '%s' is used by connection '%s': change the connection's "
+		        _("trust anchor '%s' is used by connection '%s': change the connection's "
 		           "anchors first"),
-		        name, list);
+		           name, list);
 		return TRUE;
 	}
 	if (!tether_anchor_store_remove (self->anchors, name, &error)) {
@@ -540,9 +540,9 @@ handle_remove_trust_anchor (TetherDBusTether1 *skeleton, GDBusMethodInvocation *
 static void
 test_trust_anchor_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-	g_autoptr (GDBusMethodInvocation) invocation = user_data;
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GVariant) report = tether_tls_probe_finish (result, &error);
+	g_autoptr(GDBusMethodInvocation) invocation = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) report = tether_tls_probe_finish (result, &error);
 
 	if (report == NULL) {
 		g_dbus_method_invocation_return_gerror (invocation, error);
@@ -561,7 +561,7 @@ handle_test_trust_anchor (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
 		{ "alpn", "as" },
 		{ "identity", "s" },
 	};
-	g_autoptr (GError) error = NULL;
+	g_autoptr(GError) error = NULL;
 	TetherAnchor *anchor = tether_anchor_store_lookup (self->anchors, name);
 	const gchar *sni = NULL;
 	const gchar *identity_name = "device";
@@ -577,13 +577,13 @@ handle_test_trust_anchor (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
 	if (anchor == NULL) {
 		g_dbus_method_invocation_return_error (invocation, TETHER_ERROR,
 		                                       TETHER_ERROR_NOT_FOUND,
-		                                       _ ("there is no trust anchor '%s'"), name);
+		                                       _("there is no trust anchor '%s'"), name);
 		return TRUE;
 	}
 	if (!tether_endpoint_parse (host, NULL, NULL, &error) || port == 0) {
 		if (error == NULL)
 			g_set_error_literal (&error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-			                     _ ("the port must be from 1 to 65535"));
+			                     _("the port must be from 1 to 65535"));
 		g_dbus_method_invocation_return_gerror (invocation, error);
 		return TRUE;
 	}
@@ -623,7 +623,7 @@ static gboolean
 handle_create_identity_request (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invocation,
                                 const gchar *identity, GVariant *options, TetherManager *self)
 {
-	g_autoptr (GError) error = NULL;
+	g_autoptr(GError) error = NULL;
 	g_autofree gchar *csr =
 	        tether_identity_store_create_request (self->identities, identity, options, &error);
 
@@ -641,9 +641,9 @@ handle_install_identity (TetherDBusTether1 *skeleton, GDBusMethodInvocation *inv
                          const gchar *identity, GVariant *chain, GVariant *options,
                          TetherManager *self)
 {
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (chain);
-	g_auto (GStrv) warnings = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) bytes = g_variant_get_data_as_bytes (chain);
+	g_auto(GStrv) warnings = NULL;
 
 	if (!tether_options_check (options, NULL, 0, "options", &error)) {
 		g_dbus_method_invocation_return_gerror (invocation, error);
@@ -667,7 +667,7 @@ static gboolean
 handle_get_cloud (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invocation, const gchar *name,
                   TetherManager *self)
 {
-	g_autoptr (GError) error = NULL;
+	g_autoptr(GError) error = NULL;
 	g_autofree gchar *escaped = NULL;
 	g_autofree gchar *path = NULL;
 
@@ -685,7 +685,7 @@ static gboolean
 handle_get_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invocation,
                        const gchar *id, TetherManager *self)
 {
-	g_autoptr (GError) error = NULL;
+	g_autoptr(GError) error = NULL;
 	TetherConnection *connection = lookup_connection (self, id, &error);
 
 	if (connection == NULL) {
@@ -706,7 +706,7 @@ handle_get_trust_anchor (TetherDBusTether1 *skeleton, GDBusMethodInvocation *inv
 	if (anchor == NULL) {
 		g_dbus_method_invocation_return_error (invocation, TETHER_ERROR,
 		                                       TETHER_ERROR_NOT_FOUND,
-		                                       _ ("there is no trust anchor '%s'"), name);
+		                                       _("there is no trust anchor '%s'"), name);
 		return TRUE;
 	}
 	tether_dbus_tether1_complete_get_trust_anchor (skeleton, invocation,
@@ -718,7 +718,7 @@ static gboolean
 handle_get_identity (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invocation,
                      const gchar *name, TetherManager *self)
 {
-	g_autoptr (GError) error = NULL;
+	g_autoptr(GError) error = NULL;
 	TetherIdentity *identity =
 	        tether_identity_store_lookup (self->identities, name, FALSE, &error);
 
@@ -734,21 +734,21 @@ handle_get_identity (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invocat
 static gboolean
 export_cloud (TetherManager *self, TetherCloud *cloud, GError **error)
 {
-	g_autoptr (TetherDBusCloud1) skeleton = tether_dbus_cloud1_skeleton_new ();
+	g_autoptr(TetherDBusCloud1) skeleton = tether_dbus_cloud1_skeleton_new ();
 	const gchar *name = tether_cloud_get_name (cloud);
 	g_autofree gchar *escaped = g_dbus_escape_object_path (name);
 	g_autofree gchar *path = g_strdup_printf (TETHER_MANAGER_PATH "/clouds/%s", escaped);
 	GPtrArray *bundled = tether_cloud_get_bundled_anchors (cloud);
 	GPtrArray *kinds = tether_cloud_get_kinds (cloud);
 	GPtrArray *publish_options = tether_cloud_get_publish_options (cloud);
-	g_autoptr (GPtrArray) anchor_paths = g_ptr_array_new_with_free_func (g_free);
-	g_autoptr (GPtrArray) kinds_v = g_ptr_array_copy (kinds, NULL, NULL);
-	g_autoptr (GPtrArray) publish_v = g_ptr_array_copy (publish_options, NULL, NULL);
+	g_autoptr(GPtrArray) anchor_paths = g_ptr_array_new_with_free_func (g_free);
+	g_autoptr(GPtrArray) kinds_v = g_ptr_array_new ();
+	g_autoptr(GPtrArray) publish_v = g_ptr_array_new ();
 
 	/* its bundled anchors join the store, read-only */
 	for (guint i = 0; i < bundled->len; i++) {
 		TetherBundledAnchor *anchor = g_ptr_array_index (bundled, i);
-		g_autoptr (GError) error_local = NULL;
+		g_autoptr(GError) error_local = NULL;
 		g_autofree gchar *anchor_name = g_strdup_printf ("%s.%s", name, anchor->slug);
 		TetherAnchor *added;
 
@@ -762,7 +762,13 @@ export_cloud (TetherManager *self, TetherCloud *cloud, GError **error)
 		g_ptr_array_add (anchor_paths, g_strdup (tether_anchor_get_object_path (added)));
 	}
 	g_ptr_array_add (anchor_paths, NULL);
+
+	/* NULL-terminated views; g_ptr_array_copy() would take the free function too */
+	for (guint i = 0; i < kinds->len; i++)
+		g_ptr_array_add (kinds_v, g_ptr_array_index (kinds, i));
 	g_ptr_array_add (kinds_v, NULL);
+	for (guint i = 0; i < publish_options->len; i++)
+		g_ptr_array_add (publish_v, g_ptr_array_index (publish_options, i));
 	g_ptr_array_add (publish_v, NULL);
 
 	tether_dbus_cloud1_set_name (skeleton, name);
@@ -782,9 +788,9 @@ export_cloud (TetherManager *self, TetherCloud *cloud, GError **error)
 static gboolean
 load_clouds (TetherManager *self, GError **error)
 {
-	g_auto (GStrv) dirs = tether_plugin_loader_get_dirs ();
-	g_autoptr (GPtrArray) clouds = tether_plugin_loader_load ((const gchar *const *) dirs);
-	g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+	g_auto(GStrv) dirs = tether_plugin_loader_get_dirs ();
+	g_autoptr(GPtrArray) clouds = tether_plugin_loader_load ((const gchar *const *) dirs);
+	g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
 
 	for (guint i = 0; i < clouds->len; i++) {
 		TetherCloud *cloud = g_ptr_array_index (clouds, i);
@@ -810,7 +816,7 @@ TetherManager *
 tether_manager_new (GDBusConnection *bus, const gchar *state_dir, const gchar *config_file,
                     GError **error)
 {
-	g_autoptr (TetherManager) self = g_object_new (TETHER_TYPE_MANAGER, NULL);
+	g_autoptr(TetherManager) self = g_object_new (TETHER_TYPE_MANAGER, NULL);
 
 	self->bus = g_object_ref (bus);
 	self->state_dir = g_strdup (state_dir);

@@ -118,7 +118,7 @@ static gboolean
 event_dispatch (gpointer data)
 {
 	Event *event = data;
-	g_autoptr (TetherMqttSession) self = g_weak_ref_get (&event->ctx->session);
+	g_autoptr(TetherMqttSession) self = g_weak_ref_get (&event->ctx->session);
 	gpointer tag_ptr = NULL;
 	guint64 tag;
 
@@ -295,8 +295,8 @@ paho_error (gint rc, const gchar *what, GError **error)
 {
 	if (rc == MQTTASYNC_SUCCESS)
 		return TRUE;
-	g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED, _ ("%s: %s (Paho code %d)"), what,
-	             MQTTAsync_strerror (rc), rc);
+	g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+	             _("%s: %s (Paho code %d)"), what, MQTTAsync_strerror (rc), rc);
 	return FALSE;
 }
 
@@ -330,13 +330,13 @@ tether_mqtt_session_start (TetherMqttSession *self, const TetherMqttParams *para
 	create_opts.sendWhileDisconnected = 0;
 	rc = MQTTAsync_createWithOptions (&self->client, uri, params->client_id,
 	                                  MQTTCLIENT_PERSISTENCE_NONE, NULL, &create_opts);
-	if (!paho_error (rc, _ ("cannot create the MQTT client"), error)) {
+	if (!paho_error (rc, _("cannot create the MQTT client"), error)) {
 		self->client = NULL;
 		return FALSE;
 	}
 	rc = MQTTAsync_setCallbacks (self->client, self->ctx, on_connection_lost,
 	                             on_message_arrived, NULL);
-	if (!paho_error (rc, _ ("cannot set the MQTT callbacks"), error))
+	if (!paho_error (rc, _("cannot set the MQTT callbacks"), error))
 		return FALSE;
 
 	/* the connection's anchors only, the host name checked, never a prompt */
@@ -365,7 +365,7 @@ tether_mqtt_session_start (TetherMqttSession *self, const TetherMqttParams *para
 	conn_opts.onFailure = on_connect_failure;
 	conn_opts.context = self->ctx;
 	rc = MQTTAsync_connect (self->client, &conn_opts);
-	return paho_error (rc, _ ("cannot start connecting"), error);
+	return paho_error (rc, _("cannot start connecting"), error);
 }
 
 gboolean
@@ -385,7 +385,7 @@ tether_mqtt_session_subscribe (TetherMqttSession *self, GPtrArray *topic_filters
 	if (topic_filters->len == 0)
 		return TRUE;
 	if (!self->connected) {
-		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_FAILED, _ ("not connected"));
+		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_FAILED, _("not connected"));
 		return FALSE;
 	}
 	qos = g_new0 (gint, topic_filters->len);
@@ -395,7 +395,7 @@ tether_mqtt_session_subscribe (TetherMqttSession *self, GPtrArray *topic_filters
 	return paho_error (MQTTAsync_subscribeMany (self->client, (int) topic_filters->len,
 	                                            (char *const *) topic_filters->pdata, qos,
 	                                            &opts),
-	                   _ ("cannot subscribe"), error);
+	                   _("cannot subscribe"), error);
 }
 
 gboolean
@@ -409,7 +409,7 @@ tether_mqtt_session_publish (TetherMqttSession *self, const gchar *topic, GBytes
 
 	g_return_val_if_fail (TETHER_IS_MQTT_SESSION (self), FALSE);
 	if (!self->connected) {
-		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_FAILED, _ ("not connected"));
+		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_FAILED, _("not connected"));
 		return FALSE;
 	}
 
@@ -422,7 +422,7 @@ tether_mqtt_session_publish (TetherMqttSession *self, const gchar *topic, GBytes
 	opts.onFailure = on_send_failure;
 	opts.context = self->ctx;
 	rc = MQTTAsync_sendMessage (self->client, topic, &message, &opts);
-	if (!paho_error (rc, _ ("cannot send"), error))
+	if (!paho_error (rc, _("cannot send"), error))
 		return FALSE;
 	g_hash_table_insert (self->tokens, GINT_TO_POINTER (opts.token),
 	                     g_memdup2 (&tag, sizeof (tag)));

@@ -21,19 +21,19 @@ tether_name_check (const gchar *name, const gchar *what, GError **error)
 
 	if (len == 0) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("%s name is empty"), what);
+		             _("%s name is empty"), what);
 		return FALSE;
 	}
 	if (len > TETHER_NAME_MAX) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("%s name is %zu characters long; at most %d are allowed"), what,
-		             len, TETHER_NAME_MAX);
+		             _("%s name is %zu characters long; at most %d are allowed"), what,
+		                len, TETHER_NAME_MAX);
 		return FALSE;
 	}
 	if (!g_ascii_isalnum (name[0])) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("%s name '%s' must start with a letter or a digit"), what,
-		             g_utf8_validate (name, -1, NULL) ? name : "?");
+		             _("%s name '%s' must start with a letter or a digit"), what,
+		                g_utf8_validate (name, -1, NULL) ? name : "?");
 		return FALSE;
 	}
 	for (gsize i = 1; i < len; i++) {
@@ -41,9 +41,9 @@ tether_name_check (const gchar *name, const gchar *what, GError **error)
 		if (g_ascii_isalnum (c) || c == '.' || c == '_' || c == '-')
 			continue;
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("%s name '%s' has a character that is not allowed at position %zu; "
+		             _("%s name '%s' has a character that is not allowed at position %zu; "
 		                "use only letters, digits, '.', '_' and '-'"),
-		             what, g_utf8_validate (name, -1, NULL) ? name : "?", i + 1);
+		                what, g_utf8_validate (name, -1, NULL) ? name : "?", i + 1);
 		return FALSE;
 	}
 	return TRUE;
@@ -61,7 +61,7 @@ tether_endpoint_parse (const gchar *endpoint, gchar **host, guint16 *port, GErro
 
 	if (endpoint == NULL || endpoint[0] == '\0') {
 		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		                     _ ("the endpoint is empty: give a host name, host:port or "
+		                     _("the endpoint is empty: give a host name, host:port or "
 		                        "[address]:port"));
 		return FALSE;
 	}
@@ -71,8 +71,8 @@ tether_endpoint_parse (const gchar *endpoint, gchar **host, guint16 *port, GErro
 		host_end = strchr (host_start, ']');
 		if (host_end == NULL || (host_end[1] != '\0' && host_end[1] != ':')) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-			             _ ("endpoint '%s': an IPv6 address is written [address]:port"),
-			             endpoint);
+			             _("endpoint '%s': an IPv6 address is written [address]:port"),
+			                endpoint);
 			return FALSE;
 		}
 		if (host_end[1] == ':')
@@ -82,9 +82,9 @@ tether_endpoint_parse (const gchar *endpoint, gchar **host, guint16 *port, GErro
 		if (host_end != NULL) {
 			if (strchr (host_end + 1, ':') != NULL) {
 				g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-				             _ ("endpoint '%s': write an IPv6 address as "
+				             _("endpoint '%s': write an IPv6 address as "
 				                "[address]:port"),
-				             endpoint);
+				                endpoint);
 				return FALSE;
 			}
 			port_str = host_end + 1;
@@ -102,15 +102,15 @@ tether_endpoint_parse (const gchar *endpoint, gchar **host, guint16 *port, GErro
 	}
 	if (!host_ok) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("endpoint '%s' does not start with a valid host name or address"),
-		             endpoint);
+		             _("endpoint '%s' does not start with a valid host name or address"),
+		                endpoint);
 		return FALSE;
 	}
 	if (port_str != NULL) {
 		if (!g_ascii_string_to_unsigned (port_str, 10, 1, G_MAXUINT16, &port_num, NULL)) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-			             _ ("endpoint '%s': the port must be a number from 1 to 65535"),
-			             endpoint);
+			             _("endpoint '%s': the port must be a number from 1 to 65535"),
+			                endpoint);
 			return FALSE;
 		}
 	}
@@ -140,19 +140,19 @@ tether_options_check (GVariant *options, const TetherOptionSpec *specs, gsize n_
 			}
 		}
 		if (spec == NULL) {
-			g_autoptr (GString) known = g_string_new (NULL);
+			g_autoptr(GString) known = g_string_new (NULL);
 			for (gsize i = 0; i < n_specs; i++)
 				g_string_append_printf (known, "%s%s", i ? ", " : "", specs[i].key);
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-			             _ ("%s: unknown key '%s'; known keys: %s"), argument, key,
-			             known->len > 0 ? known->str : _ ("none"));
+			             _("%s: unknown key '%s'; known keys: %s"), argument, key,
+			                known->len > 0 ? known->str : _("none"));
 			g_variant_unref (value);
 			return FALSE;
 		}
 		if (!g_variant_is_of_type (value, G_VARIANT_TYPE (spec->type))) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-			             _ ("%s: '%s' must be of type '%s', not '%s'"), argument, key,
-			             spec->type, g_variant_get_type_string (value));
+			             _("%s: '%s' must be of type '%s', not '%s'"), argument, key,
+			                spec->type, g_variant_get_type_string (value));
 			g_variant_unref (value);
 			return FALSE;
 		}

@@ -63,16 +63,16 @@ tether_outbox_check_room (TetherOutbox *self, GPtrArray *messages, GError **erro
 		bytes += message_size (g_ptr_array_index (messages, i));
 	if (self->queue.length + messages->len > self->max_messages) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_QUEUE_FULL,
-		             _ ("the outbox holds %u messages and its limit is %" G_GUINT64_FORMAT
+		             _("the outbox holds %u messages and its limit is %" G_GUINT64_FORMAT
 		                " (max-queued-messages)"),
-		             self->queue.length, self->max_messages);
+		                self->queue.length, self->max_messages);
 		return FALSE;
 	}
 	if (self->bytes + bytes > self->max_bytes) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_QUEUE_FULL,
-		             _ ("the outbox holds %" G_GUINT64_FORMAT " bytes and its limit is "
+		             _("the outbox holds %" G_GUINT64_FORMAT " bytes and its limit is "
 		                "%" G_GUINT64_FORMAT " (max-queued-bytes)"),
-		             self->bytes, self->max_bytes);
+		                self->bytes, self->max_bytes);
 		return FALSE;
 	}
 	return TRUE;

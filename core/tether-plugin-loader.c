@@ -31,26 +31,26 @@ check_owner_and_mode (const gchar *path, gboolean is_dir, GError **error)
 	GStatBuf st;
 
 	if (g_lstat (path, &st) != 0) {
-		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED, _ ("cannot read '%s': %s"),
-		             path, g_strerror (errno));
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _("cannot read '%s': %s"), path, g_strerror (errno));
 		return FALSE;
 	}
 	if (!is_dir && !S_ISREG (st.st_mode)) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_AUTHORIZED,
-		             _ ("'%s' is not a regular file"), path);
+		             _("'%s' is not a regular file"), path);
 		return FALSE;
 	}
 	if (st.st_uid != 0 && st.st_uid != getuid ()) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_AUTHORIZED,
-		             _ ("'%s' is owned by user %u, not by root or the daemon's user"), path,
-		             (guint) st.st_uid);
+		             _("'%s' is owned by user %u, not by root or the daemon's user"), path,
+		                (guint) st.st_uid);
 		return FALSE;
 	}
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_AUTHORIZED,
-		             _ ("'%s' is writable by group or others (mode %04o); "
+		             _("'%s' is writable by group or others (mode %04o); "
 		                "make it writable by its owner only"),
-		             path, (guint) (st.st_mode & 07777));
+		                path, (guint) (st.st_mode & 07777));
 		return FALSE;
 	}
 	return TRUE;
@@ -73,31 +73,31 @@ load_module (const gchar *path, GError **error)
 	const TetherPluginInfo *(*get_info) (void) = NULL;
 	const TetherPluginInfo *info;
 	GType type;
-	g_autoptr (TetherCloud) cloud = NULL;
+	g_autoptr(TetherCloud) cloud = NULL;
 
 	if (!tether_plugin_loader_check_file (path, error))
 		return NULL;
 
 	module = g_module_open (path, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
 	if (module == NULL) {
-		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED, _ ("cannot load: %s"),
-		             g_module_error ());
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _("cannot load: %s"), g_module_error ());
 		return NULL;
 	}
 	if (!g_module_symbol (module, TETHER_PLUGIN_ENTRY_POINT, (gpointer *) &get_info) ||
 	    get_info == NULL) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
-		             _ ("not a tether plugin: it has no %s"), TETHER_PLUGIN_ENTRY_POINT);
+		             _("not a tether plugin: it has no %s"), TETHER_PLUGIN_ENTRY_POINT);
 		g_module_close (module);
 		return NULL;
 	}
 	info = get_info ();
 	if (info == NULL || info->abi_version != TETHER_PLUGIN_ABI_VERSION) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
-		             _ ("built for plugin ABI %u, but this daemon has ABI %u: "
+		             _("built for plugin ABI %u, but this daemon has ABI %u: "
 		                "rebuild the plugin"),
-		             info != NULL ? info->abi_version : 0,
-		             (guint) TETHER_PLUGIN_ABI_VERSION);
+		                info != NULL ? info->abi_version : 0,
+		                (guint) TETHER_PLUGIN_ABI_VERSION);
 		g_module_close (module);
 		return NULL;
 	}
@@ -107,13 +107,13 @@ load_module (const gchar *path, GError **error)
 	type = info->get_type ();
 	if (!g_type_is_a (type, TETHER_TYPE_CLOUD)) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
-		             _ ("its type %s is not a TetherCloud"), g_type_name (type));
+		             _("its type %s is not a TetherCloud"), g_type_name (type));
 		return NULL;
 	}
 	cloud = g_object_new (type, NULL);
 	if (tether_cloud_get_name (cloud) == NULL) {
 		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_FAILED,
-		                     _ ("its cloud has no name"));
+		                     _("its cloud has no name"));
 		return NULL;
 	}
 	return g_steal_pointer (&cloud);
@@ -129,12 +129,12 @@ GPtrArray *
 tether_plugin_loader_load (const gchar *const *dirs)
 {
 	GPtrArray *clouds = g_ptr_array_new_with_free_func (g_object_unref);
-	g_autoptr (GHashTable) names = g_hash_table_new (g_str_hash, g_str_equal);
+	g_autoptr(GHashTable) names = g_hash_table_new (g_str_hash, g_str_equal);
 
 	for (guint i = 0; dirs[i] != NULL; i++) {
-		g_autoptr (GDir) dir = NULL;
-		g_autoptr (GError) error = NULL;
-		g_autoptr (GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
+		g_autoptr(GDir) dir = NULL;
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
 		const gchar *entry;
 
 		if (dirs[i][0] == '\0')
@@ -153,8 +153,8 @@ tether_plugin_loader_load (const gchar *const *dirs)
 		g_ptr_array_sort (files, compare_strings);
 		for (guint j = 0; j < files->len; j++) {
 			const gchar *path = g_ptr_array_index (files, j);
-			g_autoptr (GError) error_local = NULL;
-			g_autoptr (TetherCloud) cloud = load_module (path, &error_local);
+			g_autoptr(GError) error_local = NULL;
+			g_autoptr(TetherCloud) cloud = load_module (path, &error_local);
 			const gchar *name;
 
 			if (cloud == NULL) {

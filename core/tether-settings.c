@@ -18,8 +18,8 @@ tether_settings_backend_new (const gchar *path, GError **error)
 
 	if (g_mkdir_with_parents (dir, 0755) != 0) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
-		             _ ("cannot create the configuration directory %s: %s"), dir,
-		             g_strerror (errno));
+		             _("cannot create the configuration directory %s: %s"), dir,
+		                g_strerror (errno));
 		return NULL;
 	}
 	return g_keyfile_settings_backend_new (path, "/org/tether/", "tether");
@@ -29,16 +29,16 @@ static gboolean
 check_schema (const gchar *id, GError **error)
 {
 	GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
-	g_autoptr (GSettingsSchema) schema = NULL;
+	g_autoptr(GSettingsSchema) schema = NULL;
 
 	if (source != NULL)
 		schema = g_settings_schema_source_lookup (source, id, TRUE);
 	if (schema == NULL) {
 		g_set_error (
 		        error, TETHER_ERROR, TETHER_ERROR_FAILED,
-		        _ ("the GSettings schema %s is not installed: install tether, or point "
+		        _("the GSettings schema %s is not installed: install tether, or point "
 		           "GSETTINGS_SCHEMA_DIR at a build's data directory"),
-		        id);
+		           id);
 		return FALSE;
 	}
 	return TRUE;
@@ -59,8 +59,8 @@ tether_settings_new_connection (GSettingsBackend *backend, const gchar *id)
 {
 	g_autofree gchar *path = g_strdup_printf ("/org/tether/connections/%s/", id);
 	GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
-	g_autoptr (GSettingsSchema) schema =
-	        g_settings_schema_source_lookup (source, TETHER_CONNECTION_SCHEMA_ID, TRUE);
+	g_autoptr(GSettingsSchema) schema = g_settings_schema_source_lookup (
+	        source, TETHER_CONNECTION_SCHEMA_ID, TRUE);
 
 	return g_settings_new_full (schema, backend, path);
 }
@@ -68,8 +68,8 @@ tether_settings_new_connection (GSettingsBackend *backend, const gchar *id)
 void
 tether_settings_reset_all (GSettings *settings)
 {
-	g_autoptr (GSettingsSchema) schema = NULL;
-	g_auto (GStrv) keys = NULL;
+	g_autoptr(GSettingsSchema) schema = NULL;
+	g_auto(GStrv) keys = NULL;
 
 	g_object_get (settings, "settings-schema", &schema, NULL);
 	keys = g_settings_schema_list_keys (schema);

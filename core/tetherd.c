@@ -38,7 +38,7 @@ static void
 on_bus_acquired (GDBusConnection *bus, const gchar *name, gpointer user_data)
 {
 	TetherDaemon *daemon = user_data;
-	g_autoptr (GError) error = NULL;
+	g_autoptr(GError) error = NULL;
 
 	/* the objects are on the bus before the name is */
 	daemon->manager = tether_manager_new (bus, daemon->state_dir, daemon->config_file, &error);
@@ -64,9 +64,9 @@ on_name_lost (GDBusConnection *bus, const gchar *name, gpointer user_data)
 	TetherDaemon *daemon = user_data;
 
 	if (bus == NULL)
-		g_printerr (_ ("tetherd: cannot connect to the bus\n"));
+		g_printerr (_("tetherd: cannot connect to the bus\n"));
 	else
-		g_printerr (_ ("tetherd: cannot own %s: is another tetherd running?\n"), name);
+		g_printerr (_("tetherd: cannot own %s: is another tetherd running?\n"), name);
 	daemon->exit_status = EXIT_FAILURE;
 	g_main_loop_quit (daemon->loop);
 }
@@ -79,8 +79,8 @@ prepare_state_dir (const gchar *dir, GError **error)
 
 	if (g_mkdir_with_parents (dir, 0700) != 0 || g_stat (dir, &st) != 0) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
-		             _ ("cannot create the state directory %s: %s"), dir,
-		             g_strerror (errno));
+		             _("cannot create the state directory %s: %s"), dir,
+		                g_strerror (errno));
 		return FALSE;
 	}
 	if ((st.st_mode & 077) != 0) {
@@ -88,8 +88,8 @@ prepare_state_dir (const gchar *dir, GError **error)
 		           (guint) (st.st_mode & 07777));
 		if (g_chmod (dir, 0700) != 0) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
-			             _ ("cannot restrict the state directory %s: %s"), dir,
-			             g_strerror (errno));
+			             _("cannot restrict the state directory %s: %s"), dir,
+			                g_strerror (errno));
 			return FALSE;
 		}
 	}
@@ -104,21 +104,22 @@ main (int argc, char **argv)
 	gboolean version = FALSE;
 	g_autofree gchar *state_dir = NULL;
 	g_autofree gchar *config_file = NULL;
-	g_autoptr (GOptionContext) context = NULL;
-	g_autoptr (GError) error = NULL;
+	g_autoptr(GOptionContext) context = NULL;
+	g_autoptr(GError) error = NULL;
 	TetherDaemon daemon = { 0 };
 	guint owner_id;
 	const GOptionEntry entries[] = {
 		{ "session", 0, 0, G_OPTION_ARG_NONE, &session,
-		  N_ ("Use the session bus, and per-user state and settings"), NULL },
-		{ "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
-		  N_ ("Keep keys, anchors and queued messages in DIR"), N_ ("DIR") },
-		{ "config", 0, 0, G_OPTION_ARG_FILENAME, &config_file,
-		  N_ ("Read and write the settings in FILE"), N_ ("FILE") },
-		{ "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_ ("Log debug messages"), NULL },
-		{ "version", 0, 0, G_OPTION_ARG_NONE, &version, N_ ("Print the version"), NULL },
-		{ NULL }
-	};
+		  N_("Use the session bus, and per-user state and settings"), NULL },
+		  { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
+		    N_("Keep keys, anchors and queued messages in DIR"), N_("DIR") },
+		    { "config", 0, 0, G_OPTION_ARG_FILENAME, &config_file,
+		      N_("Read and write the settings in FILE"), N_("FILE") },
+		      { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
+		        N_("Log debug messages"), NULL },
+		        { "version", 0, 0, G_OPTION_ARG_NONE, &version,
+		          N_("Print the version"), NULL },
+		          { NULL } };
 
 	setlocale (LC_ALL, "");
 	bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
@@ -128,19 +129,19 @@ main (int argc, char **argv)
 	context = g_option_context_new (NULL);
 	g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
 	g_option_context_set_summary (
-	        context, _ ("The tether daemon: connects this device to IoT clouds over "
+	        context, _("The tether daemon: connects this device to IoT clouds over "
 	                    "mutually authenticated TLS, and serves the "
 	                    "org.tether.Tether1 D-Bus API."));
 	g_option_context_set_description (
 	        context,
-	        _ ("Without options it runs as the system service: system bus, state in "
+	        _("Without options it runs as the system service: system bus, state in "
 	           "/var/lib/tether, settings in /etc/tether/tether.conf.\n"
 	           "Plugins load from TETHER_PLUGIN_PATH (colon-separated) when it is set.\n"
 	           "Manage it with tetherctl."));
 	g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
 	if (!g_option_context_parse (context, &argc, &argv, &error)) {
 		g_printerr ("tetherd: %s\n", error->message);
-		g_printerr (_ ("Run 'tetherd --help' to see the options.\n"));
+		g_printerr (_("Run 'tetherd --help' to see the options.\n"));
 		return 2;
 	}
 	if (version) {
