@@ -6,6 +6,7 @@
 #include "tether-test-env.h"
 
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 #include <string.h>
 
 #define DEVICE_CN        "tb-device"
@@ -458,6 +459,32 @@ read_line_with (TetherTestProcess *monitor, const char *needle)
 	return NULL;
 }
 
+/* --json monitor: the next object for a Received signal */
+static JsonObject *
+read_json_received (TetherTestProcess *monitor)
+{
+	for (guint i = 0; i < 20; i++) {
+		g_autofree char *line =
+		        tether_test_process_read_line (monitor, TETHER_TEST_TIMEOUT_MS);
+		g_autoptr (JsonParser) parser = json_parser_new ();
+		g_autoptr (GError) error = NULL;
+		JsonNode *root;
+
+		if (line == NULL)
+			return NULL;
+		g_printerr ("# monitor --json: %s\n", line);
+		json_parser_load_from_data (parser, line, -1, &error);
+		g_assert_no_error (error);
+		root = json_parser_get_root (parser);
+		g_assert_true (JSON_NODE_HOLDS_OBJECT (root));
+		if (g_strcmp0 (json_object_get_string_member_with_default (
+		                       json_node_get_object (root), "signal", ""),
+		               "Received") == 0)
+			return json_object_ref (json_node_get_object (root));
+	}
+	return NULL;
+}
+
 /* a request published at the broker arrives as Received; respond answers it */
 static void
 test_rpc_request_response (void)
@@ -465,6 +492,9 @@ test_rpc_request_response (void)
 	g_auto (Tb) tb = { 0 };
 	g_auto (Received) received = { 0 };
 	g_autoptr (TetherTestProcess) monitor = NULL;
+	g_autoptr (TetherTestProcess) json_monitor = NULL;
+	g_autoptr (JsonObject) object = NULL;
+	g_autofree char *json_first = NULL;
 	g_autoptr (GError) error = NULL;
 	g_autofree char *first = NULL;
 	g_autofree char *line = NULL;
@@ -481,12 +511,15 @@ test_rpc_request_response (void)
 
 	/* the monitor has subscribed once it reports the result of a publish */
 	monitor = tether_test_env_spawn_ctl (tb.env, "monitor", "--connection", CONNECTION, NULL);
+	json_monitor = tether_test_env_spawn_ctl (tb.env, "--json", "monitor", NULL);
 	tether_test_iterate (200);
 	publish_ok (&tb, "{\"sync\":1}");
 	assert_arrives (&tb, TELEMETRY_TOPIC, "{\"sync\":1}");
 	first = tether_test_process_read_line (monitor, TETHER_TEST_TIMEOUT_MS);
 	g_assert_nonnull (first);
 	g_printerr ("# monitor: %s\n", first);
+	json_first = tether_test_process_read_line (json_monitor, TETHER_TEST_TIMEOUT_MS);
+	g_assert_nonnull (json_first);
 
 	tether_test_observer_publish (tb.observer, "v1/devices/me/rpc/request/42", request_bytes,
 	                              &error);
@@ -506,6 +539,15 @@ test_rpc_request_response (void)
 	line = read_line_with (monitor, "42");
 	g_assert_nonnull (line);
 	g_assert_true (contains_nocase (line, "command"));
+
+	/* in tetherctl --json monitor, one object a line */
+	object = read_json_received (json_monitor);
+	g_assert_nonnull (object);
+	g_assert_cmpstr (json_object_get_string_member (object, "connection"), ==, CONNECTION);
+	g_assert_cmpstr (json_object_get_string_member (object, "kind"), ==, "command");
+	g_assert_cmpstr (json_object_get_string_member (object, "topic"), ==,
+	                 "v1/devices/me/rpc/request/42");
+	g_assert_cmpstr (json_object_get_string_member (object, "payload"), ==, request);
 
 	tether_test_env_ctl_ok (tb.env, "respond", "--connection", CONNECTION, "42", "200",
 	                        "{\"ok\":true}", NULL);
