@@ -20,6 +20,7 @@ typedef struct {
 	gchar *name;
 	gchar *description;
 	guint16 default_port;
+	gchar *default_endpoint;
 	GPtrArray *kinds;
 	GPtrArray *options;         /* of TetherCloudOption */
 	GPtrArray *publish_options; /* of gchar* */
@@ -133,6 +134,22 @@ tether_cloud_add_bundled_anchor (TetherCloud *self, const gchar *slug, GBytes *p
 	anchor->pem = g_bytes_ref (pem);
 	anchor->in_default_set = in_default_set;
 	g_ptr_array_add (priv->bundled_anchors, anchor);
+}
+
+void
+tether_cloud_set_default_endpoint (TetherCloud *self, const gchar *endpoint)
+{
+	TetherCloudPrivate *priv = GET_PRIVATE (self);
+	g_return_if_fail (TETHER_IS_CLOUD (self));
+	g_free (priv->default_endpoint);
+	priv->default_endpoint = g_strdup (endpoint);
+}
+
+const gchar *
+tether_cloud_get_default_endpoint (TetherCloud *self)
+{
+	g_return_val_if_fail (TETHER_IS_CLOUD (self), NULL);
+	return GET_PRIVATE (self)->default_endpoint;
 }
 
 const gchar *
@@ -464,6 +481,17 @@ tether_cloud_session_refused (TetherCloud *self, TetherConnection *connection)
 	return FALSE;
 }
 
+gboolean
+tether_cloud_reprovision (TetherCloud *self, TetherConnection *connection, GError **error)
+{
+	TetherCloudClass *klass = TETHER_CLOUD_GET_CLASS (self);
+
+	g_return_val_if_fail (TETHER_IS_CLOUD (self), FALSE);
+	if (klass->reprovision != NULL)
+		return klass->reprovision (self, connection, error);
+	return TRUE;
+}
+
 static void
 tether_cloud_finalize (GObject *object)
 {
@@ -471,6 +499,7 @@ tether_cloud_finalize (GObject *object)
 
 	g_free (priv->name);
 	g_free (priv->description);
+	g_free (priv->default_endpoint);
 	g_ptr_array_unref (priv->kinds);
 	g_ptr_array_unref (priv->options);
 	g_ptr_array_unref (priv->publish_options);

@@ -50,8 +50,14 @@ struct _TetherConnection {
 	guint backoff;
 	guint64 delivered;
 	guint64 dropped;
-	gchar *paho_message; /* while the probe runs */
+	gchar *paho_message;     /* while the probe runs */
+	gchar *session_identity; /* NULL: the connection's */
+	gboolean provisioning;
+	guint64 next_internal_tag;
 };
+
+/* tags of the plugin's own messages, apart from the outbox's ids */
+#define TETHER_INTERNAL_TAG (G_GUINT64_CONSTANT (1) << 63)
 
 G_DEFINE_FINAL_TYPE (TetherConnection, tether_connection, G_TYPE_OBJECT)
 
@@ -220,6 +226,89 @@ tether_connection_emit_message_result (TetherConnection *self, guint64 id, const
 	tether_dbus_connection1_emit_message_result (self->skeleton, id, status, details_sunk);
 }
 
+static const gchar *
+session_identity_name (TetherConnection *self)
+{
+	if (self->session_identity != NULL)
+		return self->session_identity;
+	return tether_connection_get_identity_name (self);
+}
+
+void
+tether_connection_set_session_identity (TetherConnection *self, const gchar *identity)
+{
+	g_return_if_fail (TETHER_IS_CONNECTION (self));
+	g_free (self->session_identity);
+	self->session_identity = g_strdup (identity);
+}
+
+gboolean
+tether_connection_get_identity_files (TetherConnection *self, const gchar *identity_name,
+                                      gchar **chain_file, gchar **key_file, GError **error)
+{
+	TetherIdentity *identity;
+
+	g_return_val_if_fail (TETHER_IS_CONNECTION (self), FALSE);
+	if (identity_name == NULL)
+		identity_name = session_identity_name (self);
+	identity = tether_identity_store_lookup (self->identities, identity_name, FALSE, error);
+	if (identity == NULL)
+		return FALSE;
+	if (g_strcmp0 (tether_identity_get_state (identity), "ready") != 0 &&
+	    g_strcmp0 (tether_identity_get_state (identity), "expired") != 0) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
+		             _("identity '%s' has no certificate: create a request with "
+		               "'tetherctl identity request', have the device CA sign it, and "
+		               "install it with 'tetherctl identity install'"),
+		                identity_name);
+		return FALSE;
+	}
+	if (chain_file != NULL)
+		*chain_file = g_strdup (tether_identity_get_chain_path (identity));
+	if (key_file != NULL)
+		*key_file = g_strdup (tether_identity_get_key_path (identity));
+	return TRUE;
+}
+
+gchar *
+tether_connection_create_identity_request (TetherConnection *self, const gchar *identity,
+                                           GVariant *options, GError **error)
+{
+	g_return_val_if_fail (TETHER_IS_CONNECTION (self), NULL);
+	return tether_identity_store_create_request (self->identities, identity, options, error);
+}
+
+gboolean
+tether_connection_install_identity (TetherConnection *self, const gchar *identity, GBytes *chain,
+                                    GError **error)
+{
+	g_auto(GStrv) warnings = NULL;
+
+	g_return_val_if_fail (TETHER_IS_CONNECTION (self), FALSE);
+	warnings = tether_identity_store_install (self->identities, identity, chain, error);
+	if (warnings == NULL)
+		return FALSE;
+	for (guint i = 0; warnings[i] != NULL; i++)
+		g_warning ("connection %s: identity %s: %s", self->id, identity, warnings[i]);
+	return TRUE;
+}
+
+void
+tether_connection_reconnect (TetherConnection *self)
+{
+	g_return_if_fail (TETHER_IS_CONNECTION (self));
+	tether_connection_connect_now (self);
+}
+
+gboolean
+tether_connection_publish_internal (TetherConnection *self, const gchar *topic, GBytes *payload,
+                                    gint qos, GError **error)
+{
+	g_return_val_if_fail (TETHER_IS_CONNECTION (self), FALSE);
+	return tether_mqtt_session_publish (self->session, topic, payload, qos,
+	                                    TETHER_INTERNAL_TAG | self->next_internal_tag++, error);
+}
+
 /* the core's side */
 
 const gchar *
@@ -306,6 +395,15 @@ set_state (TetherConnection *self, const gchar *state, const gchar *last_error)
 	                  "TETHER_CLOUD", tether_cloud_get_name (self->cloud), "MESSAGE",
 	                  "connection %s: %s -> %s", self->id, old, state);
 	tether_dbus_connection1_set_state (self->skeleton, state);
+}
+
+void
+tether_connection_set_provisioning (TetherConnection *self, gboolean provisioning)
+{
+	g_return_if_fail (TETHER_IS_CONNECTION (self));
+	self->provisioning = provisioning;
+	if (provisioning)
+		set_state (self, "provisioning", NULL);
 }
 
 static void
@@ -401,14 +499,18 @@ probe_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 		g_variant_lookup (report, "ok", "b", &ok);
 		g_variant_lookup (report, "message", "&s", &message);
 	}
-	if (report != NULL && !ok && message != NULL)
+	if (report != NULL && !ok && message != NULL) {
 		text = g_strdup (message);
-	else if (ok)
+	} else if (ok) {
+		/* TLS is fine: the broker said no to the MQTT session itself */
+		if (tether_cloud_session_refused (self->cloud, self))
+			g_info ("connection %s: the cloud will provision again", self->id);
 		text = g_strdup_printf (_("the broker at %s:%u refused the MQTT session: %s"),
 		                           self->params.host, self->params.port, paho_message);
-	else
+	} else {
 		text = g_strdup_printf (_("cannot connect to %s:%u: %s"), self->params.host,
 		                           self->params.port, paho_message);
+	}
 	fail (self, text);
 }
 
@@ -550,48 +652,50 @@ tether_connection_flush (TetherConnection *self)
 	}
 }
 
-static gboolean
-build_session_params (TetherConnection *self, GError **error)
+gchar *
+tether_connection_dup_trust_file (TetherConnection *self, GError **error)
 {
 	g_autofree gchar *dir = NULL;
 	g_autofree gchar *names = NULL;
 	g_autofree gchar *trust_file = NULL;
 	g_autoptr(GBytes) pem = NULL;
-	TetherIdentity *identity;
-	const gchar *identity_name = tether_connection_get_identity_name (self);
 
-	identity = tether_identity_store_lookup (self->identities, identity_name, FALSE, error);
-	if (identity == NULL)
-		return FALSE;
-	if (g_strcmp0 (tether_identity_get_state (identity), "ready") != 0 &&
-	    g_strcmp0 (tether_identity_get_state (identity), "expired") != 0) {
-		g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
-		             _("identity '%s' has no certificate: create a request with "
-		                "'tetherctl identity request', have the device CA sign it, and "
-		                "install it with 'tetherctl identity install'"),
-		                identity_name);
-		return FALSE;
-	}
-
-	/* the anchors, as the only trust store Paho gets */
+	g_return_val_if_fail (TETHER_IS_CONNECTION (self), NULL);
 	pem = collect_anchor_pem (self, &names, error);
 	if (pem == NULL)
-		return FALSE;
+		return NULL;
 	dir = tether_connection_dup_state_dir (self, error);
 	if (dir == NULL)
-		return FALSE;
+		return NULL;
 	trust_file = g_build_filename (dir, "trust.pem", NULL);
 	if (!g_file_set_contents_full (trust_file, g_bytes_get_data (pem, NULL),
 	                               (gssize) g_bytes_get_size (pem),
 	                               G_FILE_SET_CONTENTS_CONSISTENT, 0600, error))
+		return NULL;
+	return g_steal_pointer (&trust_file);
+}
+
+static gboolean
+build_session_params (TetherConnection *self, GError **error)
+{
+	g_autofree gchar *trust_file = NULL;
+	g_autofree gchar *chain_file = NULL;
+	g_autofree gchar *key_file = NULL;
+
+	if (!tether_connection_get_identity_files (self, NULL, &chain_file, &key_file, error))
+		return FALSE;
+
+	/* the anchors, as the only trust store Paho gets */
+	trust_file = tether_connection_dup_trust_file (self, error);
+	if (trust_file == NULL)
 		return FALSE;
 
 	g_free (self->params.trust_file);
 	self->params.trust_file = g_steal_pointer (&trust_file);
 	g_free (self->params.cert_file);
-	self->params.cert_file = g_strdup (tether_identity_get_chain_path (identity));
+	self->params.cert_file = g_steal_pointer (&chain_file);
 	g_free (self->params.key_file);
-	self->params.key_file = g_strdup (tether_identity_get_key_path (identity));
+	self->params.key_file = g_steal_pointer (&key_file);
 	self->params.keepalive = g_settings_get_uint (self->settings, "keepalive");
 	self->params.max_inflight = TETHER_SEND_WINDOW;
 	return TRUE;
@@ -606,8 +710,13 @@ prepare_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 	if (!tether_cloud_prepare_finish (TETHER_CLOUD (source), result, &error)) {
 		if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
 			return;
+		self->provisioning = FALSE;
 		fail (self, error->message);
 		return;
+	}
+	if (self->provisioning) {
+		self->provisioning = FALSE;
+		set_state (self, "connecting", NULL);
 	}
 	if (!build_session_params (self, &error) ||
 	    !tether_mqtt_session_start (self->session, &self->params, &error)) {
@@ -665,7 +774,10 @@ load_settings (TetherConnection *self, GError **error)
 	g_autofree gchar *host = NULL;
 	guint16 port = 0;
 
-	if (!tether_endpoint_parse (endpoint, &host, &port, error))
+	if (!tether_endpoint_parse (endpoint[0] != '\0'
+	                                    ? endpoint
+	                                    : tether_cloud_get_default_endpoint (self->cloud),
+	                            &host, &port, error))
 		return FALSE;
 	if (!tether_cloud_check_options (self->cloud, options, error))
 		return FALSE;
@@ -893,6 +1005,22 @@ handle_purge (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocation
 	return TRUE;
 }
 
+static gboolean
+handle_reprovision (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocation,
+                    TetherConnection *self)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (!tether_cloud_reprovision (self->cloud, self, &error)) {
+		g_dbus_method_invocation_return_gerror (invocation, error);
+		return TRUE;
+	}
+	g_info ("connection %s: provisioning again, as asked", self->id);
+	tether_connection_start (self);
+	tether_dbus_connection1_complete_reprovision (skeleton, invocation);
+	return TRUE;
+}
+
 TetherConnection *
 tether_connection_new (const gchar *id, TetherCloud *cloud, GSettings *settings,
                        const TetherConnectionContext *context, GError **error)
@@ -927,6 +1055,8 @@ tether_connection_new (const gchar *id, TetherCloud *cloud, GSettings *settings,
 	g_signal_connect (self->skeleton, "handle-disconnect", G_CALLBACK (handle_disconnect),
 	                  self);
 	g_signal_connect (self->skeleton, "handle-purge", G_CALLBACK (handle_purge), self);
+	g_signal_connect (self->skeleton, "handle-reprovision", G_CALLBACK (handle_reprovision),
+	                  self);
 
 	if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->skeleton),
 	                                       self->bus, self->object_path, error))
@@ -971,6 +1101,7 @@ tether_connection_finalize (GObject *object)
 	g_free (self->host);
 	g_free (self->state_dir);
 	g_free (self->paho_message);
+	g_free (self->session_identity);
 	g_clear_object (&self->cloud);
 	g_clear_object (&self->settings);
 	g_clear_object (&self->bus);

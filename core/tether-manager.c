@@ -224,7 +224,7 @@ check_connection_settings (TetherManager *self, TetherCloud *cloud, GVariant *se
 	if (g_variant_lookup (settings, "endpoint", "&s", &endpoint)) {
 		if (!tether_endpoint_parse (endpoint, NULL, NULL, error))
 			return FALSE;
-	} else if (adding) {
+	} else if (adding && tether_cloud_get_default_endpoint (cloud) == NULL) {
 		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
 		                     _("a connection needs an endpoint (host or host:port)"));
 		return FALSE;

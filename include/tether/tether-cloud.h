@@ -36,6 +36,8 @@ G_DECLARE_DERIVABLE_TYPE (TetherCloud, tether_cloud, TETHER, CLOUD, GObject)
  * @connected: the MQTT session is up.
  * @session_refused: the broker refused the session (not a TLS failure);
  *   returns %TRUE when the plugin wants to be prepared again (provisioning).
+ * @reprovision: the operator asked to provision again (`Reprovision`): forget
+ *   what provisioning cached; the core then prepares the connection again.
  *
  * A cloud target. Plugins subclass it, declare what they accept in their
  * init function and override the virtual functions they need.
@@ -56,6 +58,7 @@ struct _TetherCloudClass {
 	                         const gchar *topic, GBytes *payload);
 	void (*connected) (TetherCloud *self, TetherConnection *connection);
 	gboolean (*session_refused) (TetherCloud *self, TetherConnection *connection);
+	gboolean (*reprovision) (TetherCloud *self, TetherConnection *connection, GError **error);
 
 	/*< private >*/
 	gpointer padding[16];
@@ -65,6 +68,8 @@ struct _TetherCloudClass {
 void tether_cloud_set_name (TetherCloud *self, const gchar *name);
 void tether_cloud_set_description (TetherCloud *self, const gchar *description);
 void tether_cloud_set_default_port (TetherCloud *self, guint16 port);
+/* the endpoint of a connection that names none ("" when one is required) */
+void tether_cloud_set_default_endpoint (TetherCloud *self, const gchar *endpoint);
 void tether_cloud_add_kind (TetherCloud *self, const gchar *kind);
 void tether_cloud_add_option (TetherCloud *self, const gchar *name, const gchar *type_string,
                               const gchar *description);
@@ -75,6 +80,7 @@ void tether_cloud_add_bundled_anchor (TetherCloud *self, const gchar *slug, GByt
 const gchar *tether_cloud_get_name (TetherCloud *self);
 const gchar *tether_cloud_get_description (TetherCloud *self);
 guint16 tether_cloud_get_default_port (TetherCloud *self);
+const gchar *tether_cloud_get_default_endpoint (TetherCloud *self);
 GPtrArray *tether_cloud_get_kinds (TetherCloud *self);
 gboolean tether_cloud_has_kind (TetherCloud *self, const gchar *kind);
 /* a{s(ss)}: name -> (type string, description) */
@@ -113,5 +119,6 @@ void tether_cloud_handle_incoming (TetherCloud *self, TetherConnection *connecti
                                    const gchar *topic, GBytes *payload);
 void tether_cloud_connected (TetherCloud *self, TetherConnection *connection);
 gboolean tether_cloud_session_refused (TetherCloud *self, TetherConnection *connection);
+gboolean tether_cloud_reprovision (TetherCloud *self, TetherConnection *connection, GError **error);
 
 G_END_DECLS

@@ -41,6 +41,35 @@ void tether_connection_set_mqtt_clean_session (TetherConnection *self, gboolean 
 void tether_connection_clear_subscriptions (TetherConnection *self);
 void tether_connection_add_subscription (TetherConnection *self, const gchar *topic_filter);
 
+/*
+ * the identity whose key and chain the MQTT session presents: NULL for the
+ * connection's own, or another (a claim identity while provisioning)
+ */
+void tether_connection_set_session_identity (TetherConnection *self, const gchar *identity);
+/* an identity's chain and key files, for the plugin's own TLS clients (NULL: the session's) */
+gboolean tether_connection_get_identity_files (TetherConnection *self, const gchar *identity,
+                                               gchar **chain_file, gchar **key_file,
+                                               GError **error);
+/* the connection's trust anchors as one PEM file, written for the plugin's TLS clients */
+gchar *tether_connection_dup_trust_file (TetherConnection *self, GError **error);
+/* makes the identity's key if it has none and returns a CSR (PEM); see CreateIdentityRequest */
+gchar *tether_connection_create_identity_request (TetherConnection *self, const gchar *identity,
+                                                  GVariant *options, GError **error);
+/* installs a chain for the identity's key; see InstallIdentity */
+gboolean tether_connection_install_identity (TetherConnection *self, const gchar *identity,
+                                             GBytes *chain, GError **error);
+
+/* State is "provisioning" while TRUE */
+void tether_connection_set_provisioning (TetherConnection *self, gboolean provisioning);
+/* drops the session and prepares it again at once (after provisioning) */
+void tether_connection_reconnect (TetherConnection *self);
+/*
+ * sends a message of the plugin's own (a twin GET, a provisioning request)
+ * on the live session, outside the outbox; fails when not connected
+ */
+gboolean tether_connection_publish_internal (TetherConnection *self, const gchar *topic,
+                                             GBytes *payload, gint qos, GError **error);
+
 /* what the plugin reports from incoming messages */
 void tether_connection_emit_received (TetherConnection *self, const gchar *kind, const gchar *topic,
                                       GBytes *payload, GVariant *details);
