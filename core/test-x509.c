@@ -281,6 +281,7 @@ test_fingerprint (void)
 		g_autofree gchar *file = g_build_filename (dir, "leaf.pem", NULL);
 		g_autofree gchar *pem = tether_test_cert_get_pem (pki.leaf);
 		g_autofree gchar *out = NULL;
+		g_autofree gchar *joined = NULL;
 		g_autofree gchar *without_colons = NULL;
 		g_auto (GStrv) pairs = g_strsplit (fingerprint, ":", -1);
 		const gchar *argv[] = { certtool, "--fingerprint", "--hash",
@@ -293,7 +294,8 @@ test_fingerprint (void)
 		                             G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
 		                             &status, NULL));
 		g_assert_true (g_spawn_check_wait_status (status, NULL));
-		without_colons = g_ascii_strdown (g_strjoinv ("", pairs), -1);
+		joined = g_strjoinv ("", pairs);
+		without_colons = g_ascii_strdown (joined, -1);
 		g_assert_cmpstr (g_strstrip (out), ==, without_colons);
 		g_unlink (file);
 		g_rmdir (dir);
@@ -668,8 +670,8 @@ test_trust_ok (void)
 	g_auto (Verdict) no_host = { 0 };
 	g_auto (Verdict) stray = { 0 };
 	g_auto (Verdict) pinned = { 0 };
-	g_autoptr (TetherTestCert) stray_sub =
-	        make_cert (TETHER_TEST_CERT_CA, "Stray Sub", NULL, NULL, 0, 0, pki.other_root);
+	g_autoptr (TetherTestCert) stray_sub = make_cert (TETHER_TEST_CERT_CA, "Stray Sub", NULL,
+	                                                  NULL, 0, 0, pki.other_root);
 	g_autoptr (GPtrArray) with_stray = list_of (stray_sub, pki.root, NULL);
 	g_autoptr (GPtrArray) root_only = list_of (pki.root, NULL);
 	const gchar *const names[] = { "localhost", "127.0.0.1", "::1", NULL };
@@ -793,16 +795,16 @@ test_trust_expired (void)
 	gint64 expired_at = pki.now - TETHER_TEST_DAY;
 	gint64 starts_at = pki.now + 10 * TETHER_TEST_DAY;
 	g_autoptr (TetherTestCert) expired =
-	        make_cert (TETHER_TEST_CERT_SERVER, "localhost", localhost, NULL,
-	                   pki.now - 30 * TETHER_TEST_DAY, expired_at, pki.root);
+	                   make_cert (TETHER_TEST_CERT_SERVER, "localhost", localhost, NULL,
+	                              pki.now - 30 * TETHER_TEST_DAY, expired_at, pki.root);
 	g_autoptr (TetherTestCert) future =
-	        make_cert (TETHER_TEST_CERT_SERVER, "localhost", localhost, NULL, starts_at,
-	                   starts_at + TETHER_TEST_DAY, pki.root);
+	                   make_cert (TETHER_TEST_CERT_SERVER, "localhost", localhost, NULL,
+	                              starts_at, starts_at + TETHER_TEST_DAY, pki.root);
 	g_autoptr (TetherTestCert) old_root =
-	        make_cert (TETHER_TEST_CERT_CA, "Old Root", NULL, NULL,
-	                   pki.now - 30 * TETHER_TEST_DAY, expired_at, NULL);
-	g_autoptr (TetherTestCert) under_old =
-	        make_cert (TETHER_TEST_CERT_SERVER, "localhost", localhost, NULL, 0, 0, old_root);
+	                   make_cert (TETHER_TEST_CERT_CA, "Old Root", NULL, NULL,
+	                              pki.now - 30 * TETHER_TEST_DAY, expired_at, NULL);
+	g_autoptr (TetherTestCert) under_old = make_cert (TETHER_TEST_CERT_SERVER, "localhost",
+	                                                  localhost, NULL, 0, 0, old_root);
 	g_autoptr (GPtrArray) anchors = list_of (pki.root, NULL);
 	g_autoptr (GPtrArray) old_anchors = list_of (old_root, NULL);
 	g_autoptr (GPtrArray) expired_chain = list_of (expired, NULL);

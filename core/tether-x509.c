@@ -166,7 +166,7 @@ tether_x509_parse_pem (GBytes *data, GError **error)
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
 		             _ ("the certificate data is too large (%lu bytes, at most %d): give "
 		                "only the certificates needed"),
-		             (gulong) size, TETHER_X509_MAX_PEM_SIZE);
+		                (gulong) size, TETHER_X509_MAX_PEM_SIZE);
 		return NULL;
 	}
 	blocks = pem_split (text, size);
@@ -180,7 +180,7 @@ tether_x509_parse_pem (GBytes *data, GError **error)
 			             _ ("the certificate data holds a private key (PEM block %u, "
 			                "'%s'): give only the certificates; a private key is "
 			                "imported into an identity on its own"),
-			             i + 1, block->label);
+			                i + 1, block->label);
 			return NULL;
 		}
 	}
@@ -194,14 +194,14 @@ tether_x509_parse_pem (GBytes *data, GError **error)
 			        error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
 			        _ ("PEM block %u is damaged: its BEGIN line is cut short; copy "
 			           "the file again"),
-			        i + 1);
+			           i + 1);
 			return NULL;
 		}
 		if (!pem_label_is_certificate (block->label)) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
 			             _ ("PEM block %u is a '%s', not a certificate: give only "
 			                "'CERTIFICATE' blocks"),
-			             i + 1, block->label);
+			                i + 1, block->label);
 			return NULL;
 		}
 		n_certs++;
@@ -227,7 +227,7 @@ tether_x509_parse_pem (GBytes *data, GError **error)
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
 			             _ ("certificate %u of %u is damaged: its PEM block has no "
 			                "'-----END CERTIFICATE-----' line; copy the file again"),
-			             position, n_certs);
+			                position, n_certs);
 			return NULL;
 		}
 
@@ -242,7 +242,7 @@ tether_x509_parse_pem (GBytes *data, GError **error)
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
 			             _ ("certificate %u of %u is damaged (%s): copy the file again "
 			                "or export the certificate again as PEM"),
-			             position, n_certs, gnutls_strerror (rc));
+			                position, n_certs, gnutls_strerror (rc));
 			return NULL;
 		}
 		g_ptr_array_add (certs, crt);
@@ -266,7 +266,7 @@ tether_x509_export_pem (GPtrArray *certs, GError **error)
 		if (rc != GNUTLS_E_SUCCESS) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
 			             _ ("certificate %u of %u could not be written as PEM (%s)"),
-			             i + 1, certs->len, gnutls_strerror (rc));
+			                i + 1, certs->len, gnutls_strerror (rc));
 			return NULL;
 		}
 		g_string_append_len (pem, (const gchar *) out.data, out.size);
@@ -637,7 +637,7 @@ tether_key_generate (TetherKeyType type, GError **error)
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
 		             _ ("key type %d is not known: use ec-p256, ec-p384, rsa-2048 or "
 		                "rsa-3072"),
-		             (int) type);
+		                (int) type);
 		return NULL;
 	}
 
@@ -656,7 +656,7 @@ tether_key_generate (TetherKeyType type, GError **error)
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
 		             _ ("a %s key could not be generated (%s): check that the system's "
 		                "random number generator works"),
-		             key_types[i].name, gnutls_strerror (rc));
+		                key_types[i].name, gnutls_strerror (rc));
 		return NULL;
 	}
 
@@ -713,7 +713,7 @@ tether_key_load_pem (GBytes *pem, GError **error)
 		             _ ("the private key could not be read (%s): give an unencrypted "
 		                "PKCS#8 ('PRIVATE KEY'), SEC1 ('EC PRIVATE KEY') or PKCS#1 "
 		                "('RSA PRIVATE KEY') PEM key"),
-		             gnutls_strerror (rc));
+		                gnutls_strerror (rc));
 		return NULL;
 	}
 	return g_steal_pointer (&key);
@@ -813,14 +813,14 @@ csr_check_option_types (GVariant *options, GError **error)
 			             _ ("option '%s' is not known for a certificate request: use "
 			                "common-name, organization, organizational-unit, country, "
 			                "dns-names, uris"),
-			             key);
+			                key);
 			g_variant_unref (value);
 			return FALSE;
 		}
 		if (!g_variant_is_of_type (value, G_VARIANT_TYPE (csr_options[i].type))) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
 			             _ ("option '%s' has type '%s': give it as '%s'"), key,
-			             g_variant_get_type_string (value), csr_options[i].type);
+			                g_variant_get_type_string (value), csr_options[i].type);
 			g_variant_unref (value);
 			return FALSE;
 		}
@@ -837,14 +837,14 @@ csr_check_name (const gchar *option, const gchar *value, gboolean required, GErr
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
 		             _ ("option '%s' is required and must not be empty: give the "
 		                "device's name, for example its serial number"),
-		             option);
+		                option);
 		return FALSE;
 	}
 	if (g_utf8_strlen (value, -1) > TETHER_CSR_MAX_NAME_CHARS) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
 		             _ ("option '%s' is %ld characters long: a certificate name holds "
 		                "at most %d"),
-		             option, g_utf8_strlen (value, -1), TETHER_CSR_MAX_NAME_CHARS);
+		                option, g_utf8_strlen (value, -1), TETHER_CSR_MAX_NAME_CHARS);
 		return FALSE;
 	}
 	for (const gchar *p = value; *p != '\0'; p = g_utf8_next_char (p)) {
@@ -852,7 +852,7 @@ csr_check_name (const gchar *option, const gchar *value, gboolean required, GErr
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
 			             _ ("option '%s' holds a control character: use printable "
 			                "characters only"),
-			             option);
+			                option);
 			return FALSE;
 		}
 	}
@@ -872,7 +872,7 @@ csr_check_dns_name (const gchar *name, GError **error)
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
 		             _ ("option 'dns-names': '%s' is not a DNS name: use letters, digits, "
 		                "'-' and '.' (an internationalised name in its 'xn--' form)"),
-		             name);
+		                name);
 	}
 	return ok;
 }
@@ -882,7 +882,7 @@ csr_set_failure (int rc, const gchar *step, GError **error)
 {
 	g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
 	             _ ("the certificate request could not be made: %s failed (%s)"), step,
-	             gnutls_strerror (rc));
+	                gnutls_strerror (rc));
 }
 
 static gboolean
@@ -939,7 +939,7 @@ tether_csr_create (gnutls_privkey_t key, GVariant *options, GError **error)
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
 			             _ ("option 'country' is '%s': give a two-letter ISO 3166 "
 			                "code such as 'DE'"),
-			             country_in);
+			                country_in);
 			return NULL;
 		}
 		country = g_ascii_strup (country_in, -1);
@@ -955,7 +955,7 @@ tether_csr_create (gnutls_privkey_t key, GVariant *options, GError **error)
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
 			             _ ("option 'uris': '%s' is not a URI (%s): give an absolute "
 			                "URI such as 'urn:example:device:1'"),
-			             uris[i], local_error->message);
+			                uris[i], local_error->message);
 			return NULL;
 		}
 	}
@@ -1188,15 +1188,15 @@ unknown_issuer_message (GPtrArray *anchors, GPtrArray *path, const gchar *top_is
 	if (top_self_signed)
 		ends_at = g_strdup_printf (_ ("the server's certificate chain ends at '%s' "
 		                              "(self-signed)"),
-		                           top_issuer);
+		                              top_issuer);
 	else
 		ends_at = g_strdup_printf (_ ("the server's certificate chain ends at '%s'"),
-		                           top_issuer);
+		                              top_issuer);
 
 	if (anchors == NULL || anchors->len == 0)
 		return g_strdup_printf (_ ("%s, and no trust anchor is given: add that root as a "
 		                           "trust anchor"),
-		                        ends_at);
+		                           ends_at);
 	if (names != NULL)
 		whom = g_strdup_printf (_ ("the trust anchors '%s'"), names);
 	else
@@ -1210,11 +1210,11 @@ unknown_issuer_message (GPtrArray *anchors, GPtrArray *path, const gchar *top_is
 		                           "is not a self-signed root, and only a self-signed root "
 		                           "can vouch for a server; add its root '%s' as a trust "
 		                           "anchor"),
-		                        ends_at, whom, subject, issuer);
+		                           ends_at, whom, subject, issuer);
 	}
 	return g_strdup_printf (_ ("%s, which %s do not vouch for: add that root as a trust "
 	                           "anchor, or check the endpoint"),
-	                        ends_at, whom);
+	                           ends_at, whom);
 }
 
 /* which certificate, in words, for the time messages */
@@ -1254,7 +1254,7 @@ check_times (GPtrArray *path, GPtrArray *server_chain, GPtrArray *anchors,
 			date = format_time (not_before);
 			*message = g_strdup_printf (_ ("%s is not valid before %s: check the "
 			                               "device's clock (it says %s)"),
-			                            which, date, now_text);
+			                               which, date, now_text);
 			return TETHER_TRUST_NOT_YET_VALID;
 		}
 		if (not_after != -1 && now > not_after) {
@@ -1266,12 +1266,12 @@ check_times (GPtrArray *path, GPtrArray *server_chain, GPtrArray *anchors,
 				                            "anchor with the root's new "
 				                            "certificate, or check the device's "
 				                            "clock (it says %s)"),
-				                         which, date, now_text);
+				                            which, date, now_text);
 			else
 				*message = g_strdup_printf (_ ("%s expired on %s: the server's "
 				                               "operator must renew it, or check "
 				                               "the device's clock (it says %s)"),
-				                            which, date, now_text);
+				                               which, date, now_text);
 			return TETHER_TRUST_EXPIRED;
 		}
 	}
@@ -1304,7 +1304,7 @@ status_message (unsigned int status)
 		text = g_strstrip (datum_to_string (&out));
 	return g_strdup_printf (_ ("the server's certificate chain does not verify (%s): check "
 	                           "the endpoint"),
-	                        text != NULL ? text : "");
+	                           text != NULL ? text : "");
 }
 
 static TetherTrustResult
@@ -1322,7 +1322,7 @@ verify_chain (GPtrArray *material, GPtrArray *anchors, GPtrArray *path, const gc
 	rc = gnutls_x509_trust_list_init (&list, 0);
 	if (rc != GNUTLS_E_SUCCESS) {
 		*message = g_strdup_printf (_ ("the trust check could not start (%s)"),
-		                            gnutls_strerror (rc));
+		                               gnutls_strerror (rc));
 		return TETHER_TRUST_INVALID;
 	}
 	for (guint i = 0; anchors != NULL && i < anchors->len; i++) {
@@ -1341,7 +1341,7 @@ verify_chain (GPtrArray *material, GPtrArray *anchors, GPtrArray *path, const gc
 		if (rc < 0) {
 			/* the list may own some of the copies now: leave them to it */
 			*message = g_strdup_printf (_ ("the trust anchors could not be used (%s)"),
-			                            gnutls_strerror (rc));
+			                               gnutls_strerror (rc));
 			return TETHER_TRUST_INVALID;
 		}
 	}
@@ -1354,7 +1354,7 @@ verify_chain (GPtrArray *material, GPtrArray *anchors, GPtrArray *path, const gc
 	if (rc < 0) {
 		*message = g_strdup_printf (_ ("the server's certificate chain could not be "
 		                               "checked (%s)"),
-		                            gnutls_strerror (rc));
+		                               gnutls_strerror (rc));
 		return TETHER_TRUST_INVALID;
 	}
 	if (status == 0)
@@ -1412,13 +1412,13 @@ tether_trust_verify (GPtrArray *server_chain, GPtrArray *anchors, const gchar *h
 			msg = g_strdup_printf (_ ("the server's certificate holds no host name, "
 			                          "so it is not for '%s': the server's operator "
 			                          "must issue one with that name"),
-			                       hostname);
+			                          hostname);
 		else
 			msg = g_strdup_printf (_ ("the server's certificate is for %s, not '%s': "
 			                          "use one of those names in the endpoint, or ask "
 			                          "the server's operator for a certificate with "
 			                          "that name"),
-			                       held, hostname);
+			                          held, hostname);
 		result = TETHER_TRUST_HOST_MISMATCH;
 	}
 

@@ -35,16 +35,14 @@ G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_crq_t, gnutls_x509_crq_deinit, NULL
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_privkey_t, gnutls_x509_privkey_deinit, NULL)
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_privkey_t, gnutls_privkey_deinit, NULL)
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_pubkey_t, gnutls_pubkey_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_trust_list_t, tether_gnutls_trust_list_free_all,
-				 NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_trust_list_t, tether_gnutls_trust_list_free_all, NULL)
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_session_t, gnutls_deinit, NULL)
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_certificate_credentials_t,
-				 gnutls_certificate_free_credentials, NULL)
+                                 gnutls_certificate_free_credentials, NULL)
 #endif
 
 /* a GPtrArray that frees its gnutls_x509_crt_t elements */
-GPtrArray *
-tether_x509_list_new (void);
+GPtrArray *tether_x509_list_new (void);
 
 /*
  * Parses PEM text holding one or more certificates, in file order. Refuses,
@@ -52,39 +50,28 @@ tether_x509_list_new (void);
  * by its position ("certificate 2 of 3"): no certificate at all, a damaged
  * block, a private key in the data (the key is never copied anywhere).
  */
-GPtrArray *
-tether_x509_parse_pem (GBytes *data, GError **error);
+GPtrArray *tether_x509_parse_pem (GBytes *data, GError **error);
 
 /* PEM text of the certificates, LF line endings */
-gchar *
-tether_x509_export_pem (GPtrArray *certs, GError **error);
+gchar *tether_x509_export_pem (GPtrArray *certs, GError **error);
 
-gchar *
-tether_x509_get_subject (gnutls_x509_crt_t crt);
-gchar *
-tether_x509_get_issuer (gnutls_x509_crt_t crt);
+gchar *tether_x509_get_subject (gnutls_x509_crt_t crt);
+gchar *tether_x509_get_issuer (gnutls_x509_crt_t crt);
 /* the subject's first CN, NULL if it has none */
-gchar *
-tether_x509_get_common_name (gnutls_x509_crt_t crt);
+gchar *tether_x509_get_common_name (gnutls_x509_crt_t crt);
 /* SHA-256 of the DER, upper-case hex pairs joined by ':' */
-gchar *
-tether_x509_get_fingerprint (gnutls_x509_crt_t crt);
+gchar *tether_x509_get_fingerprint (gnutls_x509_crt_t crt);
 /* lower-case hex */
-gchar *
-tether_x509_get_serial (gnutls_x509_crt_t crt);
-gboolean
-tether_x509_is_ca (gnutls_x509_crt_t crt);
-gboolean
-tether_x509_is_self_signed (gnutls_x509_crt_t crt);
+gchar *tether_x509_get_serial (gnutls_x509_crt_t crt);
+gboolean tether_x509_is_ca (gnutls_x509_crt_t crt);
+gboolean tether_x509_is_self_signed (gnutls_x509_crt_t crt);
 /* the DNS and IP subject alternative names, or the CN when it has none */
-GStrv
-tether_x509_get_host_names (gnutls_x509_crt_t crt);
+GStrv tether_x509_get_host_names (gnutls_x509_crt_t crt);
 /*
  * a{sv}: "subject" s, "issuer" s, "fingerprint-sha256" s, "not-before" x,
  * "not-after" x, "is-ca" b, "self-signed" b (floating)
  */
-GVariant *
-tether_x509_describe (gnutls_x509_crt_t crt);
+GVariant *tether_x509_describe (gnutls_x509_crt_t crt);
 
 /* keys: PKCS#8 PEM, unencrypted */
 typedef enum {
@@ -95,29 +82,26 @@ typedef enum {
 } TetherKeyType;
 
 /* "ec-p256", "ec-p384", "rsa-2048", "rsa-3072"; FALSE for another name */
-gboolean
-tether_key_type_from_string (const gchar *name, TetherKeyType *type);
+gboolean tether_key_type_from_string (const gchar *name, TetherKeyType *type);
 /* a new private key as PKCS#8 PEM */
-GBytes *
-tether_key_generate (TetherKeyType type, GError **error);
+GBytes *tether_key_generate (TetherKeyType type, GError **error);
 /* a PKCS#8 (unencrypted) PEM private key; TETHER_ERROR_INVALID_KEY on failure */
-gnutls_privkey_t
-tether_key_load_pem (GBytes *pem, GError **error);
+gnutls_privkey_t tether_key_load_pem (GBytes *pem, GError **error);
 /* "ec-p256", ... for a loaded key */
-gchar *
-tether_key_describe_type (gnutls_privkey_t key);
+gchar *tether_key_describe_type (gnutls_privkey_t key);
 /* whether the certificate holds the public half of the key */
-gboolean
-tether_key_matches_certificate (gnutls_privkey_t key, gnutls_x509_crt_t crt);
+gboolean tether_key_matches_certificate (gnutls_privkey_t key, gnutls_x509_crt_t crt);
 
 /*
  * A PKCS#10 request signed with @key, PEM. @options a{sv}: "common-name" s
  * (required), "organization" s, "organizational-unit" s, "country" s (two
  * letters), "dns-names" as, "uris" as. Asks for digital signature and TLS
  * client authentication. TETHER_ERROR_INVALID_ARGUMENT names a bad option.
+ * "key-type" s and "renew" b (CreateIdentityRequest's, for the caller) are
+ * let through, so its options can be passed as they are; any other key is
+ * refused.
  */
-gchar *
-tether_csr_create (gnutls_privkey_t key, GVariant *options, GError **error);
+gchar *tether_csr_create (gnutls_privkey_t key, GVariant *options, GError **error);
 
 /* the trust rule of DESIGN.md */
 typedef enum {
@@ -129,8 +113,7 @@ typedef enum {
 	TETHER_TRUST_INVALID, /* a bad signature, a broken chain, ... */
 } TetherTrustResult;
 
-const gchar *
-tether_trust_result_to_string (TetherTrustResult result);
+const gchar *tether_trust_result_to_string (TetherTrustResult result);
 
 /*
  * Checks a server chain (leaf first, as the server sent it) against a set of
@@ -141,15 +124,17 @@ tether_trust_result_to_string (TetherTrustResult result);
  * naming @anchor_names (a comma-separated list for people), the server
  * chain's top issuer, the names the leaf holds, or the dates;
  * @top_issuer and @names are set for the caller's structured report.
+ *
+ * Anchors that are not self-signed cannot vouch, but may fill a gap in the
+ * server's chain, as they do in OpenSSL. The top issuer is the issuer of the
+ * last certificate on the path up from the leaf (its own subject when that
+ * one is self-signed). @top_issuer and @names (if not NULL) are set whatever
+ * the result; @message is NULL with TETHER_TRUST_OK. Checks in this order:
+ * the chain, then the dates against @now (leaf first, the vouching anchor
+ * last), then the host name; the first failure is reported.
  */
-TetherTrustResult
-tether_trust_verify (GPtrArray *server_chain,
-		     GPtrArray *anchors,
-		     const gchar *hostname,
-		     gint64 now,
-		     const gchar *anchor_names,
-		     gchar **message,
-		     gchar **top_issuer,
-		     GStrv *names);
+TetherTrustResult tether_trust_verify (GPtrArray *server_chain, GPtrArray *anchors,
+                                       const gchar *hostname, gint64 now, const gchar *anchor_names,
+                                       gchar **message, gchar **top_issuer, GStrv *names);
 
 G_END_DECLS
