@@ -38,10 +38,10 @@ tb_rules_max_payload (const gchar *topic)
 	return TB_MAX_MESSAGE_SIZE - overhead;
 }
 
-/* what the parser saw besides the root value */
+/* where the parser was: how deep in containers, and where it failed */
 typedef struct {
 	guint depth;
-	guint top_level_containers;
+	guint error_depth;
 	guint error_line;
 	guint error_column;
 } ParseWatch;
@@ -51,8 +51,6 @@ watch_container_start (JsonParser *parser, gpointer user_data)
 {
 	ParseWatch *watch = user_data;
 
-	if (watch->depth == 0)
-		watch->top_level_containers++;
 	watch->depth++;
 }
 
@@ -81,86 +79,131 @@ watch_error (JsonParser *parser, gpointer error, gpointer user_data)
 	ParseWatch *watch = user_data;
 
 	/* only valid while the parser runs, so taken here */
+	watch->error_depth = watch->depth;
 	watch->error_line = json_parser_get_current_line (parser);
 	watch->error_column = json_parser_get_current_pos (parser);
 }
 
-/*
- * Parses @data as one JSON document. Returns the parser, whose root is the
- * document's value, or NULL with @problem saying what is wrong. The problem
- * may quote the payload: it is for the error returned to the publisher, never
- * for a log.
- */
-static JsonParser *
-parse_document (const gchar *data, gsize size, gchar **problem)
+static gboolean
+load_watched (JsonParser *parser, const gchar *text, gsize length, ParseWatch *watch,
+              GError **error)
 {
-	g_autoptr (JsonParser) parser = json_parser_new ();
-	g_autoptr (GError) error_local = NULL;
-	ParseWatch watch = { 0 };
-	const gchar *end = NULL;
-	JsonNode *root;
-	gboolean root_is_container;
 	gboolean loaded;
 
+	g_signal_connect (parser, "object-start", G_CALLBACK (watch_container_start), watch);
+	g_signal_connect (parser, "array-start", G_CALLBACK (watch_container_start), watch);
+	g_signal_connect (parser, "object-end", G_CALLBACK (watch_object_end), watch);
+	g_signal_connect (parser, "array-end", G_CALLBACK (watch_array_end), watch);
+	g_signal_connect (parser, "error", G_CALLBACK (watch_error), watch);
+	loaded = json_parser_load_from_data (parser, text, (gssize) length, error);
+	g_signal_handlers_disconnect_by_data (parser, watch);
+	return loaded;
+}
+
+/* json-glib's own words on what is wrong with @text, which is not JSON */
+static gchar *
+describe_parse_error (const gchar *text, gsize length)
+{
+	g_autoptr(JsonParser) parser = json_parser_new ();
+	g_autoptr(GError) error_local = NULL;
+	ParseWatch watch = { 0 };
+	const gchar *reason;
+
+	if (load_watched (parser, text, length, &watch, &error_local)) {
+		/* json-glib takes "var name = value;": JavaScript, not JSON */
+		if (json_parser_has_assignment (parser, NULL))
+			return g_strdup (
+			        _("it is a JavaScript assignment (var name = ...), not JSON"));
+		return g_strdup (_("it is not one JSON value"));
+	}
+
+	/* json-glib prefixes "<data>:line:column: Parse error: "; keep its reason */
+	reason = strstr (error_local->message, "Parse error: ");
+	reason = reason != NULL ? reason + strlen ("Parse error: ") : error_local->message;
+	if (watch.error_line == 0)
+		return g_strdup (reason);
+	return g_strdup_printf (_("line %u, column %u: %s"), watch.error_line, watch.error_column,
+	                           reason);
+}
+
+/* json-glib parses "var name = value" (and then reads on): catch it first */
+static gboolean
+is_assignment (const gchar *text)
+{
+	while (g_ascii_isspace (*text))
+		text++;
+	return g_str_has_prefix (text, "var") && !g_ascii_isalnum (text[3]) && text[3] != '_';
+}
+
+/*
+ * Parses @data as one JSON value. Returns the value, or NULL with @problem
+ * saying what is wrong. The problem may quote the payload: it is for the
+ * error returned to the publisher, never for a log.
+ */
+static JsonNode *
+parse_document (const gchar *data, gsize size, gchar **problem)
+{
+	g_autoptr(JsonParser) parser = json_parser_new ();
+	g_autoptr(GError) error_local = NULL;
+	g_autoptr(GString) wrapped = NULL;
+	ParseWatch watch = { 0 };
+	const gchar *end = NULL;
+	const gchar *text;
+	JsonArray *array;
+
 	if (size == 0) {
-		*problem = g_strdup (_ ("it is empty"));
+		*problem = g_strdup (_("it is empty"));
 		return NULL;
 	}
 
 	/* json-glib only says that the text is not UTF-8; say where */
 	if (!g_utf8_validate_len (data, size, &end)) {
 		if (*end == '\0')
-			*problem = g_strdup_printf (_ ("byte %u is a NUL character"),
-			                            (guint) (end - data) + 1);
+			*problem = g_strdup_printf (_("byte %u is a NUL character"),
+			                               (guint) (end - data) + 1);
 		else
-			*problem = g_strdup_printf (_ ("byte %u is not valid UTF-8"),
-			                            (guint) (end - data) + 1);
-		return NULL;
-	}
-
-	g_signal_connect (parser, "object-start", G_CALLBACK (watch_container_start), &watch);
-	g_signal_connect (parser, "array-start", G_CALLBACK (watch_container_start), &watch);
-	g_signal_connect (parser, "object-end", G_CALLBACK (watch_object_end), &watch);
-	g_signal_connect (parser, "array-end", G_CALLBACK (watch_array_end), &watch);
-	g_signal_connect (parser, "error", G_CALLBACK (watch_error), &watch);
-	loaded = json_parser_load_from_data (parser, data, (gssize) size, &error_local);
-	g_signal_handlers_disconnect_by_data (parser, &watch);
-
-	if (!loaded) {
-		const gchar *text = strstr (error_local->message, "Parse error: ");
-
-		/* json-glib prefixes "<data>:line:column: Parse error: "; keep its reason */
-		text = text != NULL ? text + strlen ("Parse error: ") : error_local->message;
-		if (watch.error_line > 0)
-			*problem = g_strdup_printf (_ ("line %u, column %u: %s"), watch.error_line,
-			                            watch.error_column, text);
-		else
-			*problem = g_strdup (text);
-		return NULL;
-	}
-
-	root = json_parser_get_root (parser);
-	if (root == NULL) {
-		*problem = g_strdup (_ ("it holds no JSON value, only white space"));
-		return NULL;
-	}
-	if (json_parser_has_assignment (parser, NULL)) {
-		*problem =
-		        g_strdup (_ ("it is a JavaScript assignment (var name = ...), not JSON"));
+			*problem = g_strdup_printf (_("byte %u is not valid UTF-8"),
+			                               (guint) (end - data) + 1);
 		return NULL;
 	}
 
 	/*
-	 * json-glib 1.6 reads on after the first value when a container follows
-	 * it ("{} {}", "1 []") and keeps the first; ThingsBoard refuses such text
+	 * json-glib 1.6 reads on after a complete value when a container follows
+	 * it ("{} {}") and leaks what it read there. So the text is parsed as the
+	 * one element of an array, where a second value is an error.
 	 */
-	root_is_container = JSON_NODE_HOLDS_OBJECT (root) || JSON_NODE_HOLDS_ARRAY (root);
-	if (watch.top_level_containers + (root_is_container ? 0 : 1) > 1) {
-		*problem = g_strdup (_ ("it holds more than one JSON value"));
+	wrapped = g_string_sized_new (size + 3);
+	g_string_append_c (wrapped, '[');
+	g_string_append_len (wrapped, data, (gssize) size);
+	g_string_append (wrapped, "\n]");
+	text = wrapped->str + 1;
+
+	if (!load_watched (parser, wrapped->str, wrapped->len, &watch, &error_local)) {
+		if (g_error_matches (error_local, JSON_PARSER_ERROR,
+		                     JSON_PARSER_ERROR_MISSING_COMMA) &&
+		    watch.error_depth == 1)
+			*problem =
+			        g_strdup (_("it holds more than one JSON value, or text after its "
+			                       "value"));
+		else if (is_assignment (text))
+			*problem = g_strdup (
+			        _("it is a JavaScript assignment (var name = ...), not JSON"));
+		else
+			*problem = describe_parse_error (text, size);
 		return NULL;
 	}
 
-	return g_steal_pointer (&parser);
+	array = json_node_get_array (json_parser_get_root (parser));
+	if (json_array_get_length (array) == 0) {
+		*problem = g_strdup (_("it holds no JSON value, only white space"));
+		return NULL;
+	}
+	if (json_array_get_length (array) > 1) {
+		*problem =
+		        g_strdup (_("it holds more than one JSON value, or text after its value"));
+		return NULL;
+	}
+	return json_array_dup_element (array, 0);
 }
 
 static const gchar *
@@ -169,22 +212,22 @@ describe_node (JsonNode *node)
 	GType type;
 
 	if (JSON_NODE_HOLDS_OBJECT (node))
-		return _ ("an object");
+		return _("an object");
 	if (JSON_NODE_HOLDS_ARRAY (node))
-		return _ ("an array");
+		return _("an array");
 	if (JSON_NODE_HOLDS_NULL (node))
-		return _ ("null");
+		return _("null");
 
 	type = json_node_get_value_type (node);
 	if (type == G_TYPE_INT64)
-		return _ ("an integer");
+		return _("an integer");
 	if (type == G_TYPE_DOUBLE)
-		return _ ("a number with a fraction or an exponent");
+		return _("a number with a fraction or an exponent");
 	if (type == G_TYPE_BOOLEAN)
-		return _ ("a boolean");
+		return _("a boolean");
 	if (type == G_TYPE_STRING)
-		return _ ("a string");
-	return _ ("a value");
+		return _("a string");
+	return _("a value");
 }
 
 /* a telemetry object with "ts" is {"ts": <integer ms>, "values": {...}} */
@@ -193,28 +236,28 @@ check_telemetry_object (JsonObject *object, gchar **problem)
 {
 	JsonNode *ts = json_object_get_member (object, "ts");
 	JsonNode *values;
-	g_autoptr (GList) members = NULL;
+	g_autoptr(GList) members = NULL;
 
 	if (ts == NULL)
 		return TRUE;
 
 	if (!JSON_NODE_HOLDS_VALUE (ts) || json_node_get_value_type (ts) != G_TYPE_INT64) {
 		*problem = g_strdup_printf (
-		        _ ("\"ts\" must be an integer, milliseconds since the epoch, not %s"),
-		        describe_node (ts));
+		        _("\"ts\" must be an integer, milliseconds since the epoch, not %s"),
+		           describe_node (ts));
 		return FALSE;
 	}
 
 	values = json_object_get_member (object, "values");
 	if (values == NULL) {
 		*problem = g_strdup (
-		        _ ("an object with \"ts\" keeps its keys in a \"values\" object: "
+		        _("an object with \"ts\" keeps its keys in a \"values\" object: "
 		           "{\"ts\": 1700000000000, \"values\": {\"temperature\": 21.5}}"));
 		return FALSE;
 	}
 	if (!JSON_NODE_HOLDS_OBJECT (values)) {
-		*problem = g_strdup_printf (_ ("\"values\" must be an object, not %s"),
-		                            describe_node (values));
+		*problem = g_strdup_printf (_("\"values\" must be an object, not %s"),
+		                               describe_node (values));
 		return FALSE;
 	}
 
@@ -225,9 +268,9 @@ check_telemetry_object (JsonObject *object, gchar **problem)
 
 		if (g_strcmp0 (name, "ts") != 0 && g_strcmp0 (name, "values") != 0) {
 			*problem = g_strdup_printf (
-			        _ ("\"%s\" is beside \"ts\" and \"values\", where "
+			        _("\"%s\" is beside \"ts\" and \"values\", where "
 			           "ThingsBoard ignores it: move it into \"values\""),
-			        name);
+			           name);
 			return FALSE;
 		}
 	}
@@ -252,7 +295,7 @@ check_root (const gchar *kind, JsonNode *root, gchar **problem)
 	if (JSON_NODE_HOLDS_OBJECT (root))
 		return check_object (kind, json_node_get_object (root), problem);
 	if (!JSON_NODE_HOLDS_ARRAY (root)) {
-		*problem = g_strdup_printf (_ ("it is %s"), describe_node (root));
+		*problem = g_strdup_printf (_("it is %s"), describe_node (root));
 		return FALSE;
 	}
 
@@ -263,13 +306,13 @@ check_root (const gchar *kind, JsonNode *root, gchar **problem)
 		g_autofree gchar *element_problem = NULL;
 
 		if (!JSON_NODE_HOLDS_OBJECT (element)) {
-			*problem = g_strdup_printf (_ ("element %u of %u is %s"), i + 1, length,
-			                            describe_node (element));
+			*problem = g_strdup_printf (_("element %u of %u is %s"), i + 1, length,
+			                               describe_node (element));
 			return FALSE;
 		}
 		if (!check_object (kind, json_node_get_object (element), &element_problem)) {
-			*problem = g_strdup_printf (_ ("element %u of %u: %s"), i + 1, length,
-			                            element_problem);
+			*problem = g_strdup_printf (_("element %u of %u: %s"), i + 1, length,
+			                               element_problem);
 			return FALSE;
 		}
 	}
@@ -284,7 +327,7 @@ tb_rules_check_payload (const gchar *kind, GBytes *payload, GError **error)
 	const gchar *data = NULL;
 	gsize size = 0;
 	gsize max_size;
-	g_autoptr (JsonParser) parser = NULL;
+	g_autoptr(JsonNode) root = NULL;
 	g_autofree gchar *problem = NULL;
 
 	g_return_val_if_fail (kind != NULL, FALSE);
@@ -292,15 +335,15 @@ tb_rules_check_payload (const gchar *kind, GBytes *payload, GError **error)
 	topic = tb_rules_topic_for_kind (kind);
 	if (topic == NULL && g_strcmp0 (kind, TETHER_KIND_RAW) == 0) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
-		             _ ("thingsboard: raw topics are not allowed: a ThingsBoard device "
+		             _("thingsboard: raw topics are not allowed: a ThingsBoard device "
 		                "publishes only on its own v1/devices/me topics; use the kind "
 		                "telemetry or attributes"));
 		return FALSE;
 	}
 	if (topic == NULL) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("thingsboard: unknown kind '%s': use telemetry or attributes"),
-		             kind);
+		             _("thingsboard: unknown kind '%s': use telemetry or attributes"),
+		                kind);
 		return FALSE;
 	}
 
@@ -308,27 +351,27 @@ tb_rules_check_payload (const gchar *kind, GBytes *payload, GError **error)
 		data = g_bytes_get_data (payload, &size);
 	if (size == 0) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
-		             _ ("thingsboard: %s payload is empty: send a JSON object such as "
+		             _("thingsboard: %s payload is empty: send a JSON object such as "
 		                "{\"temperature\": 21.5}"),
-		             kind);
+		                kind);
 		return FALSE;
 	}
 
 	max_size = tb_rules_max_payload (topic);
 	if (size > max_size) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
-		             _ ("thingsboard: %s payload is %u bytes, more than the %u that "
+		             _("thingsboard: %s payload is %u bytes, more than the %u that "
 		                "ThingsBoard's default message limit of %u bytes leaves for it: "
 		                "send fewer values in one message"),
-		             kind, (guint) size, (guint) max_size, (guint) TB_MAX_MESSAGE_SIZE);
+		                kind, (guint) size, (guint) max_size, (guint) TB_MAX_MESSAGE_SIZE);
 		return FALSE;
 	}
 
-	parser = parse_document (data, size, &problem);
-	if (parser == NULL || !check_root (kind, json_parser_get_root (parser), &problem)) {
+	root = parse_document (data, size, &problem);
+	if (root == NULL || !check_root (kind, root, &problem)) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
-		             _ ("thingsboard: %s must be a JSON object or an array of objects: %s"),
-		             kind, problem);
+		             _("thingsboard: %s must be a JSON object or an array of objects: %s"),
+		                kind, problem);
 		return FALSE;
 	}
 
@@ -352,22 +395,20 @@ rpc_request_method (GBytes *payload, gchar **why_ignored)
 {
 	const gchar *data = NULL;
 	gsize size = 0;
-	g_autoptr (JsonParser) parser = NULL;
+	g_autoptr(JsonNode) root = NULL;
 	g_autofree gchar *problem = NULL;
-	JsonNode *root;
 	JsonNode *method;
 
 	if (payload != NULL)
 		data = g_bytes_get_data (payload, &size);
 
 	/* the problem may quote the payload, which is never logged */
-	parser = parse_document (data, size, &problem);
-	if (parser == NULL) {
+	root = parse_document (data, size, &problem);
+	if (root == NULL) {
 		*why_ignored = g_strdup ("an RPC request whose body is not JSON");
 		return NULL;
 	}
 
-	root = json_parser_get_root (parser);
 	if (!JSON_NODE_HOLDS_OBJECT (root)) {
 		*why_ignored = g_strdup ("an RPC request whose body is not a JSON object");
 		return NULL;
@@ -386,7 +427,7 @@ rpc_request_method (GBytes *payload, gchar **why_ignored)
 TbIncoming *
 tb_rules_classify_incoming (const gchar *topic, GBytes *payload)
 {
-	g_autoptr (TbIncoming) incoming = g_new0 (TbIncoming, 1);
+	g_autoptr(TbIncoming) incoming = g_new0 (TbIncoming, 1);
 	const gchar *request_id;
 
 	incoming->kind = TB_INCOMING_IGNORED;
@@ -435,9 +476,9 @@ tb_rules_response_topic (const gchar *request_id, GError **error)
 	if (!tb_rules_is_request_id (request_id)) {
 		g_set_error (
 		        error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		        _ ("thingsboard: '%s' is not a ThingsBoard RPC request id: use the "
+		        _("thingsboard: '%s' is not a ThingsBoard RPC request id: use the "
 		           "digits that end the request's topic, v1/devices/me/rpc/request/<id>"),
-		        request_id != NULL ? request_id : "");
+		           request_id != NULL ? request_id : "");
 		return NULL;
 	}
 	return g_strconcat (TB_TOPIC_RPC_RESPONSE_PREFIX, request_id, NULL);
@@ -447,9 +488,9 @@ tb_rules_response_topic (const gchar *request_id, GError **error)
 static GBytes *
 error_status_payload (gint status)
 {
-	g_autoptr (JsonBuilder) builder = json_builder_new ();
-	g_autoptr (JsonGenerator) generator = json_generator_new ();
-	g_autoptr (JsonNode) root = NULL;
+	g_autoptr(JsonBuilder) builder = json_builder_new ();
+	g_autoptr(JsonGenerator) generator = json_generator_new ();
+	g_autoptr(JsonNode) root = NULL;
 	g_autofree gchar *text = g_strdup_printf ("status %d", status);
 	gchar *json;
 	gsize length = 0;
@@ -469,7 +510,7 @@ GBytes *
 tb_rules_response_payload (const gchar *request_id, gint status, GBytes *payload, GError **error)
 {
 	g_autofree gchar *topic = NULL;
-	g_autoptr (JsonParser) parser = NULL;
+	g_autoptr(JsonNode) root = NULL;
 	g_autofree gchar *problem = NULL;
 	const gchar *data = NULL;
 	gsize size = 0;
@@ -486,9 +527,9 @@ tb_rules_response_payload (const gchar *request_id, gint status, GBytes *payload
 	if (size == 0) {
 		g_set_error (
 		        error, TETHER_ERROR, TETHER_ERROR_REFUSED,
-		        _ ("thingsboard: the response to request %s is empty: send JSON such as "
+		        _("thingsboard: the response to request %s is empty: send JSON such as "
 		           "{} (an empty response goes only with an error status, 400 or more)"),
-		        request_id);
+		           request_id);
 		return NULL;
 	}
 
@@ -496,18 +537,18 @@ tb_rules_response_payload (const gchar *request_id, gint status, GBytes *payload
 	if (size > max_size) {
 		g_set_error (
 		        error, TETHER_ERROR, TETHER_ERROR_REFUSED,
-		        _ ("thingsboard: the response to request %s is %u bytes, more than the "
+		        _("thingsboard: the response to request %s is %u bytes, more than the "
 		           "%u that ThingsBoard's default message limit of %u bytes leaves "
 		           "for it: send a shorter response"),
-		        request_id, (guint) size, (guint) max_size, (guint) TB_MAX_MESSAGE_SIZE);
+		           request_id, (guint) size, (guint) max_size, (guint) TB_MAX_MESSAGE_SIZE);
 		return NULL;
 	}
 
-	parser = parse_document (data, size, &problem);
-	if (parser == NULL) {
+	root = parse_document (data, size, &problem);
+	if (root == NULL) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
-		             _ ("thingsboard: the response to request %s must be JSON: %s"),
-		             request_id, problem);
+		             _("thingsboard: the response to request %s must be JSON: %s"),
+		                request_id, problem);
 		return NULL;
 	}
 

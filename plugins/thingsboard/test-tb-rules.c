@@ -65,8 +65,8 @@ test_payload_accepted (void)
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
-		g_autoptr (GBytes) payload = bytes_from_string (cases[i].payload);
-		g_autoptr (GError) error = NULL;
+		g_autoptr(GBytes) payload = bytes_from_string (cases[i].payload);
+		g_autoptr(GError) error = NULL;
 
 		g_test_message ("%s %s", cases[i].kind, cases[i].payload);
 		g_assert_true (tb_rules_check_payload (cases[i].kind, payload, &error));
@@ -102,6 +102,14 @@ test_payload_refused (void)
 		{ "telemetry", "[] {}", "it holds more than one JSON value" },
 		{ "telemetry", "1 []", "it holds more than one JSON value" },
 		{ "telemetry", "var data = {\"a\": 1}", "not JSON" },
+		{ "telemetry", "var data = {\"a\": 1} {}", "not JSON" },
+		{ "telemetry", "{},{}", "it holds more than one JSON value" },
+		{ "telemetry", "{\"a\": 1} x", "it holds more than one JSON value, or text after" },
+		{ "telemetry", "{\"a\": 1}\n\n[{\"b\": 2}]", "it holds more than one JSON value" },
+		{ "telemetry", "{\"a\": ", "line 1, column" },
+		{ "telemetry", "[{\"a\": 1} {\"b\": 2}]", "line 1, column" },
+		{ "telemetry", "{'a': 1} /* json-glib takes these */ {}",
+		  "more than one JSON value" },
 		{ "telemetry", "{\"ts\": \"1700000000000\", \"values\": {}}",
 		  "\"ts\" must be an integer, milliseconds since the epoch, not a string" },
 		{ "telemetry", "{\"ts\": 1.7e12, \"values\": {}}",
@@ -117,8 +125,8 @@ test_payload_refused (void)
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
-		g_autoptr (GBytes) payload = bytes_from_string (cases[i].payload);
-		g_autoptr (GError) error = NULL;
+		g_autoptr(GBytes) payload = bytes_from_string (cases[i].payload);
+		g_autoptr(GError) error = NULL;
 
 		g_test_message ("%s %s", cases[i].kind, cases[i].payload);
 		g_assert_false (tb_rules_check_payload (cases[i].kind, payload, &error));
@@ -131,7 +139,7 @@ test_payload_refused (void)
 static void
 test_payload_null (void)
 {
-	g_autoptr (GError) error = NULL;
+	g_autoptr(GError) error = NULL;
 
 	g_assert_false (tb_rules_check_payload ("telemetry", NULL, &error));
 	g_assert_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED);
@@ -143,10 +151,10 @@ test_payload_not_utf8 (void)
 {
 	const gchar latin1[] = "{\"name\": \"caf\xe9\"}";
 	const gchar with_nul[] = "{\"a\": 1}\0{}";
-	g_autoptr (GBytes) bad = g_bytes_new (latin1, sizeof latin1 - 1);
-	g_autoptr (GBytes) nul = g_bytes_new (with_nul, sizeof with_nul - 1);
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GError) error_nul = NULL;
+	g_autoptr(GBytes) bad = g_bytes_new (latin1, sizeof latin1 - 1);
+	g_autoptr(GBytes) nul = g_bytes_new (with_nul, sizeof with_nul - 1);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GError) error_nul = NULL;
 
 	g_assert_false (tb_rules_check_payload ("telemetry", bad, &error));
 	g_assert_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED);
@@ -165,11 +173,11 @@ test_payload_size (void)
 	/* 65536 less the topic's length field, the topic and the packet id */
 	gsize telemetry_max = 65536 - 2 - strlen ("v1/devices/me/telemetry") - 2;
 	gsize attributes_max = 65536 - 2 - strlen ("v1/devices/me/attributes") - 2;
-	g_autoptr (GBytes) largest = payload_of_size (telemetry_max);
-	g_autoptr (GBytes) too_large = payload_of_size (telemetry_max + 1);
-	g_autoptr (GBytes) attributes_too_large = payload_of_size (attributes_max + 1);
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GError) error_attributes = NULL;
+	g_autoptr(GBytes) largest = payload_of_size (telemetry_max);
+	g_autoptr(GBytes) too_large = payload_of_size (telemetry_max + 1);
+	g_autoptr(GBytes) attributes_too_large = payload_of_size (attributes_max + 1);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GError) error_attributes = NULL;
 
 	g_assert_cmpuint (tb_rules_max_payload ("v1/devices/me/telemetry"), ==, telemetry_max);
 	g_assert_true (tb_rules_check_payload ("telemetry", largest, NULL));
@@ -189,9 +197,9 @@ test_payload_size (void)
 static void
 test_payload_kind (void)
 {
-	g_autoptr (GBytes) payload = bytes_from_string ("{\"a\": 1}");
-	g_autoptr (GError) error_raw = NULL;
-	g_autoptr (GError) error_unknown = NULL;
+	g_autoptr(GBytes) payload = bytes_from_string ("{\"a\": 1}");
+	g_autoptr(GError) error_raw = NULL;
+	g_autoptr(GError) error_unknown = NULL;
 
 	/* raw topics break a cloud rule; a kind nobody declared is a bad argument */
 	g_assert_false (tb_rules_check_payload ("raw", payload, &error_raw));
@@ -207,10 +215,10 @@ test_payload_kind (void)
 static void
 test_incoming_command (void)
 {
-	g_autoptr (GBytes) payload =
-	        bytes_from_string ("{\"method\": \"setGpio\", \"params\": {\"pin\": 4}}");
-	g_autoptr (TbIncoming) incoming =
-	        tb_rules_classify_incoming ("v1/devices/me/rpc/request/42", payload);
+	g_autoptr(GBytes) payload = bytes_from_string (
+	        "{\"method\": \"setGpio\", \"params\": {\"pin\": 4}}");
+	g_autoptr(TbIncoming) incoming =
+	                   tb_rules_classify_incoming ("v1/devices/me/rpc/request/42", payload);
 
 	g_assert_cmpint (incoming->kind, ==, TB_INCOMING_COMMAND);
 	g_assert_cmpstr (incoming->request_id, ==, "42");
@@ -221,9 +229,9 @@ test_incoming_command (void)
 static void
 test_incoming_desired_properties (void)
 {
-	g_autoptr (GBytes) payload = bytes_from_string ("{\"targetTemperature\": 20}");
-	g_autoptr (TbIncoming) incoming =
-	        tb_rules_classify_incoming ("v1/devices/me/attributes", payload);
+	g_autoptr(GBytes) payload = bytes_from_string ("{\"targetTemperature\": 20}");
+	g_autoptr(TbIncoming) incoming =
+	                   tb_rules_classify_incoming ("v1/devices/me/attributes", payload);
 
 	g_assert_cmpint (incoming->kind, ==, TB_INCOMING_DESIRED_PROPERTIES);
 	g_assert_null (incoming->request_id);
@@ -255,9 +263,9 @@ test_incoming_ignored (void)
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
-		g_autoptr (GBytes) payload = bytes_from_string (cases[i].payload);
-		g_autoptr (TbIncoming) incoming =
-		        tb_rules_classify_incoming (cases[i].topic, payload);
+		g_autoptr(GBytes) payload = bytes_from_string (cases[i].payload);
+		g_autoptr(TbIncoming) incoming =
+		                   tb_rules_classify_incoming (cases[i].topic, payload);
 
 		g_test_message ("%s %s", cases[i].topic, cases[i].payload);
 		g_assert_cmpint (incoming->kind, ==, TB_INCOMING_IGNORED);
@@ -273,12 +281,12 @@ test_response_topic (void)
 {
 	const gchar *bad[] = { "", "abc", "4a", "-1", "1 ", "+", "#", "1/2" };
 	g_autofree gchar *topic = tb_rules_response_topic ("42", NULL);
-	g_autoptr (GError) error_null = NULL;
+	g_autoptr(GError) error_null = NULL;
 
 	g_assert_cmpstr (topic, ==, "v1/devices/me/rpc/response/42");
 
 	for (gsize i = 0; i < G_N_ELEMENTS (bad); i++) {
-		g_autoptr (GError) error = NULL;
+		g_autoptr(GError) error = NULL;
 		g_autofree gchar *none = tb_rules_response_topic (bad[i], &error);
 
 		g_assert_null (none);
@@ -293,19 +301,19 @@ test_response_topic (void)
 static void
 test_response_payload (void)
 {
-	g_autoptr (GBytes) empty = g_bytes_new (NULL, 0);
-	g_autoptr (GBytes) json = bytes_from_string ("{\"ok\": true}");
-	g_autoptr (GBytes) scalar = bytes_from_string ("\"done\"");
-	g_autoptr (GBytes) not_json = bytes_from_string ("done");
-	g_autoptr (GBytes) wire = NULL;
-	g_autoptr (GBytes) wire_scalar = NULL;
-	g_autoptr (GBytes) wire_404 = NULL;
-	g_autoptr (GBytes) wire_400 = NULL;
-	g_autoptr (GBytes) wire_500_json = NULL;
-	g_autoptr (GError) error_empty = NULL;
-	g_autoptr (GError) error_not_json = NULL;
-	g_autoptr (GError) error_not_json_500 = NULL;
-	g_autoptr (GError) error_id = NULL;
+	g_autoptr(GBytes) empty = g_bytes_new (NULL, 0);
+	g_autoptr(GBytes) json = bytes_from_string ("{\"ok\": true}");
+	g_autoptr(GBytes) scalar = bytes_from_string ("\"done\"");
+	g_autoptr(GBytes) not_json = bytes_from_string ("done");
+	g_autoptr(GBytes) wire = NULL;
+	g_autoptr(GBytes) wire_scalar = NULL;
+	g_autoptr(GBytes) wire_404 = NULL;
+	g_autoptr(GBytes) wire_400 = NULL;
+	g_autoptr(GBytes) wire_500_json = NULL;
+	g_autoptr(GError) error_empty = NULL;
+	g_autoptr(GError) error_not_json = NULL;
+	g_autoptr(GError) error_not_json_500 = NULL;
+	g_autoptr(GError) error_id = NULL;
 
 	/* JSON goes out as it is */
 	wire = tb_rules_response_payload ("42", 200, json, NULL);
@@ -343,10 +351,10 @@ static void
 test_response_size (void)
 {
 	gsize max = 65536 - 2 - strlen ("v1/devices/me/rpc/response/12345") - 2;
-	g_autoptr (GBytes) largest = payload_of_size (max);
-	g_autoptr (GBytes) too_large = payload_of_size (max + 1);
-	g_autoptr (GBytes) wire = NULL;
-	g_autoptr (GError) error = NULL;
+	g_autoptr(GBytes) largest = payload_of_size (max);
+	g_autoptr(GBytes) too_large = payload_of_size (max + 1);
+	g_autoptr(GBytes) wire = NULL;
+	g_autoptr(GError) error = NULL;
 
 	wire = tb_rules_response_payload ("12345", 200, largest, NULL);
 	g_assert_nonnull (wire);

@@ -33,8 +33,8 @@ tether_thingsboard_prepare_async (TetherCloud *cloud, TetherConnection *connecti
                                   GCancellable *cancellable, GAsyncReadyCallback callback,
                                   gpointer user_data)
 {
-	g_autoptr (GTask) task = g_task_new (cloud, cancellable, callback, user_data);
-	g_autoptr (GError) error_local = NULL;
+	g_autoptr(GTask) task = g_task_new (cloud, cancellable, callback, user_data);
+	g_autoptr(GError) error_local = NULL;
 
 	g_task_set_source_tag (task, tether_thingsboard_prepare_async);
 
@@ -65,12 +65,12 @@ lookup_response (TetherMessage *message, const gchar **request_id, gint32 *statu
 	if (options == NULL || !g_variant_lookup (options, "request-id", "&s", request_id)) {
 		g_set_error (
 		        error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		        _ ("thingsboard: a response needs the option \"request-id\" (a string)"));
+		        _("thingsboard: a response needs the option \"request-id\" (a string)"));
 		return FALSE;
 	}
 	if (!g_variant_lookup (options, "status", "i", status)) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("thingsboard: a response needs the option \"status\" (an int32)"));
+		             _("thingsboard: a response needs the option \"status\" (an int32)"));
 		return FALSE;
 	}
 	return TRUE;
@@ -83,7 +83,7 @@ tether_thingsboard_check_message (TetherCloud *cloud, TetherConnection *connecti
 	const gchar *kind = tether_message_get_kind (message);
 	const gchar *request_id = NULL;
 	gint32 status = 0;
-	g_autoptr (GBytes) wire_payload = NULL;
+	g_autoptr(GBytes) wire_payload = NULL;
 
 	if (g_strcmp0 (kind, TETHER_KIND_RESPONSE) != 0)
 		return tb_rules_check_payload (kind, tether_message_get_payload (message), error);
@@ -104,7 +104,7 @@ tether_thingsboard_map_message (TetherCloud *cloud, TetherConnection *connection
 	const gchar *request_id = NULL;
 	gint32 status = 0;
 	g_autofree gchar *response_topic = NULL;
-	g_autoptr (GBytes) wire_payload = NULL;
+	g_autoptr(GBytes) wire_payload = NULL;
 
 	/* ThingsBoard takes QoS 0 and 1; 1 so that the broker's ack clears the outbox */
 	tether_message_set_qos (message, 1);
@@ -114,8 +114,8 @@ tether_thingsboard_map_message (TetherCloud *cloud, TetherConnection *connection
 		if (topic == NULL) {
 			g_set_error (
 			        error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-			        _ ("thingsboard: unknown kind '%s': use telemetry or attributes"),
-			        kind);
+			        _("thingsboard: unknown kind '%s': use telemetry or attributes"),
+			           kind);
 			return FALSE;
 		}
 		tether_message_set_topic (message, topic);
@@ -141,12 +141,12 @@ static void
 tether_thingsboard_handle_incoming (TetherCloud *cloud, TetherConnection *connection,
                                     const gchar *topic, GBytes *payload)
 {
-	g_autoptr (TbIncoming) incoming = tb_rules_classify_incoming (topic, payload);
-	g_autoptr (GVariant) details = NULL;
+	g_autoptr(TbIncoming) incoming = tb_rules_classify_incoming (topic, payload);
+	g_autoptr(GVariant) details = NULL;
 
 	switch (incoming->kind) {
 	case TB_INCOMING_COMMAND: {
-		g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+		g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
 
 		g_variant_dict_insert (&dict, "request-id", "s", incoming->request_id);
 		g_variant_dict_insert (&dict, "method", "s", incoming->method);
@@ -177,7 +177,7 @@ tether_thingsboard_init (TetherThingsboard *self)
 
 	tether_cloud_set_name (cloud, "thingsboard");
 	tether_cloud_set_description (
-	        cloud, _ ("ThingsBoard over MQTT with an X.509 client certificate: telemetry and "
+	        cloud, _("ThingsBoard over MQTT with an X.509 client certificate: telemetry and "
 	                  "client attributes up, server-side RPC and shared attributes down"));
 	tether_cloud_set_default_port (cloud, TB_DEFAULT_PORT);
 	tether_cloud_add_kind (cloud, TB_KIND_TELEMETRY);
