@@ -217,6 +217,19 @@ test_parse_truncated (void)
 }
 
 static void
+test_parse_missing_end (void)
+{
+	g_autofree gchar *pem = three_cert_pem ();
+	g_autofree gchar *message = NULL;
+	gchar *first_end = strstr (pem, "-----END CERTIFICATE-----\n");
+
+	/* the first certificate loses its END line: still three, and the first is named */
+	memset (first_end, ' ', strlen ("-----END CERTIFICATE-----"));
+	message = parse_error (pem);
+	g_assert_nonnull (strstr (message, "certificate 1 of 3 is damaged"));
+}
+
+static void
 test_parse_private_key (void)
 {
 	g_autofree gchar *cert = tether_test_cert_get_pem (pki.leaf);
@@ -225,10 +238,18 @@ test_parse_private_key (void)
 	g_autofree gchar *message = parse_error (both);
 	g_auto (GStrv) key_lines = g_strsplit (key, "\n", -1);
 
+	g_autofree gchar *cut = g_strndup (both, strlen (both) - 40);
+	g_autofree gchar *cut_message = NULL;
+
 	g_assert_nonnull (strstr (message, "private key"));
 	g_assert_nonnull (strstr (message, "block 2"));
 	/* the error never carries the key */
 	g_assert_null (strstr (message, key_lines[1]));
+
+	/* a key whose block is cut short is still a key */
+	cut_message = parse_error (cut);
+	g_assert_nonnull (strstr (cut_message, "private key"));
+	g_assert_null (strstr (cut_message, key_lines[1]));
 }
 
 static void
@@ -873,6 +894,7 @@ main (int argc, char **argv)
 	g_test_add_func ("/x509/parse/garbage", test_parse_garbage);
 	g_test_add_func ("/x509/parse/damaged-second", test_parse_damaged_second);
 	g_test_add_func ("/x509/parse/truncated", test_parse_truncated);
+	g_test_add_func ("/x509/parse/missing-end", test_parse_missing_end);
 	g_test_add_func ("/x509/parse/private-key", test_parse_private_key);
 	g_test_add_func ("/x509/export", test_export);
 	g_test_add_func ("/x509/fingerprint", test_fingerprint);

@@ -95,6 +95,7 @@ pem_split (const gchar *data, gsize size)
 		const gchar *label;
 		const gchar *label_end;
 		const gchar *end_line;
+		const gchar *next_begin;
 		g_autofree gchar *end_marker = NULL;
 
 		block.begin = find_bytes (p, end - p, "-----BEGIN ");
@@ -110,11 +111,15 @@ pem_split (const gchar *data, gsize size)
 		}
 		block.label = g_strndup (label, label_end - label);
 
+		/* the END line must come before the next block begins */
 		end_marker = g_strdup_printf ("-----END %s-----", block.label);
-		end_line = find_bytes (label_end, end - label_end, end_marker);
+		next_begin = find_bytes (label_end, end - label_end, "-----BEGIN ");
+		end_line = find_bytes (
+		        label_end, (next_begin != NULL ? next_begin : end) - label_end, end_marker);
 		if (end_line == NULL) {
 			g_array_append_val (blocks, block);
-			break;
+			p = label_end;
+			continue;
 		}
 		block.len = (end_line + strlen (end_marker)) - block.begin;
 		g_array_append_val (blocks, block);
@@ -183,6 +188,16 @@ tether_x509_parse_pem (GBytes *data, GError **error)
 			                i + 1, block->label);
 			return NULL;
 		}
+	}
+
+	/* also a key in a block we could not delimit */
+	if (find_bytes (text, size, "PRIVATE KEY") != NULL) {
+		g_set_error_literal (
+		        error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+		        _("the certificate data holds a private key: give only the "
+				       "certificates; a private key is imported into an identity on "
+				       "its own"));
+		return NULL;
 	}
 
 	/* only certificates, so each can be named by its position */

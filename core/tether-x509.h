@@ -85,7 +85,11 @@ typedef enum {
 gboolean tether_key_type_from_string (const gchar *name, TetherKeyType *type);
 /* a new private key as PKCS#8 PEM */
 GBytes *tether_key_generate (TetherKeyType type, GError **error);
-/* a PKCS#8 (unencrypted) PEM private key; TETHER_ERROR_INVALID_KEY on failure */
+/*
+ * a PKCS#8 (unencrypted) PEM private key, or a SEC1 "EC PRIVATE KEY" or PKCS#1
+ * "RSA PRIVATE KEY"; TETHER_ERROR_INVALID_KEY on failure (an encrypted key is
+ * refused with a message that says so)
+ */
 gnutls_privkey_t tether_key_load_pem (GBytes *pem, GError **error);
 /* "ec-p256", ... for a loaded key */
 gchar *tether_key_describe_type (gnutls_privkey_t key);
