@@ -554,6 +554,55 @@ test_rpc_request_response (void)
 	assert_arrives (&tb, "v1/devices/me/rpc/response/42", "{\"ok\":true}");
 }
 
+/* ---- settings ---- */
+
+/* an edit of the settings file while tetherd runs moves the connection */
+static void
+test_settings_edit_reconnects (void)
+{
+	g_auto (Tb) tb = { 0 };
+	g_autofree char *acl = tether_test_acl_thingsboard (DEVICE_CN);
+	TetherTestBrokerOptions options = { .name = "second", .acl = acl };
+	TetherTestBroker *second;
+	g_autoptr (TetherTestObserver) second_observer = NULL;
+	g_autoptr (GError) error = NULL;
+	g_autofree char *config_path = NULL;
+	g_autofree char *config = NULL;
+	g_autofree char *edited = NULL;
+	g_auto (GStrv) parts = NULL;
+	TetherDBusConnection1 *connection;
+	const char *payload = "{\"moved\":true}";
+
+	tb_connect (&tb);
+	second = tether_test_env_start_broker (tb.env, &options);
+	second_observer = tether_test_env_observe (tb.env, second);
+	tether_test_observer_subscribe (second_observer, TELEMETRY_TOPIC, &error);
+	g_assert_no_error (error);
+
+	config_path = tether_test_env_path (tb.env, "tether.conf");
+	g_file_get_contents (config_path, &config, NULL, &error);
+	g_assert_no_error (error);
+	g_assert_nonnull (strstr (config, tether_test_broker_get_endpoint (tb.broker)));
+	parts = g_strsplit (config, tether_test_broker_get_endpoint (tb.broker), -1);
+	edited = g_strjoinv (tether_test_broker_get_endpoint (second), parts);
+	g_file_set_contents (config_path, edited, -1, &error);
+	g_assert_no_error (error);
+
+	connection = tether_test_env_get_connection (tb.env, CONNECTION);
+	g_assert_true (tether_test_wait_property (
+	        G_DBUS_PROXY (connection), "Endpoint",
+	        g_variant_new_string (tether_test_broker_get_endpoint (second)),
+	        TETHER_TEST_TIMEOUT_MS));
+	tether_test_env_wait_state (tb.env, CONNECTION, "connected", CONNECT_TIMEOUT);
+	publish_ok (&tb, payload);
+	{
+		g_autoptr (GBytes) got = tether_test_observer_wait (
+		        second_observer, TELEMETRY_TOPIC, TETHER_TEST_TIMEOUT_MS, NULL);
+
+		assert_payload (got, payload, strlen (payload));
+	}
+}
+
 /* ---- bad input: a clear error, a non-zero exit, nothing changed ---- */
 
 static void
@@ -761,6 +810,7 @@ main (int argc, char **argv)
 	tether_test_add ("/thingsboard/trust/wrong-anchor", test_trust_wrong_anchor);
 	tether_test_add ("/thingsboard/trust/wrong-host", test_trust_wrong_host);
 	tether_test_add ("/thingsboard/rpc/request-response", test_rpc_request_response);
+	tether_test_add ("/thingsboard/settings/edit-reconnects", test_settings_edit_reconnects);
 	tether_test_add ("/thingsboard/bad-input/malformed-pem", test_bad_malformed_pem);
 	tether_test_add ("/thingsboard/bad-input/unknown-cloud", test_bad_unknown_cloud);
 	tether_test_add ("/thingsboard/bad-input/non-json-telemetry", test_bad_non_json_telemetry);
