@@ -108,18 +108,19 @@ main (int argc, char **argv)
 	g_autoptr(GError) error = NULL;
 	TetherDaemon daemon = { 0 };
 	guint owner_id;
+	/* clang-format off */
 	const GOptionEntry entries[] = {
 		{ "session", 0, 0, G_OPTION_ARG_NONE, &session,
 		  N_("Use the session bus, and per-user state and settings"), NULL },
-		  { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
-		    N_("Keep keys, anchors and queued messages in DIR"), N_("DIR") },
-		    { "config", 0, 0, G_OPTION_ARG_FILENAME, &config_file,
-		      N_("Read and write the settings in FILE"), N_("FILE") },
-		      { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
-		        N_("Log debug messages"), NULL },
-		        { "version", 0, 0, G_OPTION_ARG_NONE, &version,
-		          N_("Print the version"), NULL },
-		          { NULL } };
+		{ "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
+		  N_("Keep keys, anchors and queued messages in DIR"), N_("DIR") },
+		{ "config", 0, 0, G_OPTION_ARG_FILENAME, &config_file,
+		  N_("Read and write the settings in FILE"), N_("FILE") },
+		{ "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Log debug messages"), NULL },
+		{ "version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version"), NULL },
+		{ NULL }
+	};
+	/* clang-format on */
 
 	setlocale (LC_ALL, "");
 	bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
