@@ -168,8 +168,8 @@ parse_integer (char type, const char *text, GError **error)
 	if (umax != 0) {
 		if (!g_ascii_string_to_unsigned (text, 10, 0, umax, &uvalue, NULL)) {
 			g_set_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_USAGE,
-			             _("'%s' is not a whole number from 0 to %" G_GUINT64_FORMAT),
-			                text, umax);
+			             _("'%s' is not a whole number from 0 to %llu"), text,
+			                (unsigned long long) umax);
 			return NULL;
 		}
 		switch (type) {
@@ -187,9 +187,8 @@ parse_integer (char type, const char *text, GError **error)
 	/* signed types */
 	if (!g_ascii_string_to_signed (text, 10, min, max, &value, NULL)) {
 		g_set_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_USAGE,
-		             _("'%s' is not a whole number from %" G_GINT64_FORMAT
-		               " to %" G_GINT64_FORMAT),
-		                text, min, max);
+		             _("'%s' is not a whole number from %lld to %lld"), text,
+		                (long long) min, (long long) max);
 		return NULL;
 	}
 	switch (type) {

@@ -370,9 +370,9 @@ handle_remove_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
 	if (queued > 0 && !discard) {
 		g_dbus_method_invocation_return_error (
 		        invocation, TETHER_ERROR, TETHER_ERROR_IN_USE,
-		        _("connection '%s' has %" G_GUINT64_FORMAT " messages queued: wait until "
+		        _("connection '%s' has %llu messages queued: wait until "
 		           "they are delivered, or discard them (--discard-queued)"),
-		           id, queued);
+		           id, (unsigned long long) queued);
 		return TRUE;
 	}
 
