@@ -18,28 +18,7 @@ G_BEGIN_DECLS
  * that own their elements (freed with gnutls_x509_crt_deinit).
  */
 
-/*
- * g_auto() for the GnuTLS handle types (they are pointers: g_auto, not
- * g_autoptr). The test PKI in tests/pki/ defines the same set under the same
- * guard, so a test may include both.
- */
-#ifndef TETHER_GNUTLS_AUTO_CLEANUPS
-#define TETHER_GNUTLS_AUTO_CLEANUPS 1
-static inline void
-tether_gnutls_trust_list_free_all (gnutls_x509_trust_list_t list)
-{
-	gnutls_x509_trust_list_deinit (list, 1);
-}
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_crt_t, gnutls_x509_crt_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_crq_t, gnutls_x509_crq_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_privkey_t, gnutls_x509_privkey_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_privkey_t, gnutls_privkey_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_pubkey_t, gnutls_pubkey_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_trust_list_t, tether_gnutls_trust_list_free_all, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_session_t, gnutls_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_certificate_credentials_t,
-                                 gnutls_certificate_free_credentials, NULL)
-#endif
+#include "tether-gnutls-auto.h"
 
 /* a GPtrArray that frees its gnutls_x509_crt_t elements */
 GPtrArray *tether_x509_list_new (void);

@@ -18,24 +18,7 @@ G_BEGIN_DECLS
  * production: keys are kept in memory and written unencrypted.
  */
 
-/* the same set as core/tether-x509.h, under the same guard */
-#ifndef TETHER_GNUTLS_AUTO_CLEANUPS
-#define TETHER_GNUTLS_AUTO_CLEANUPS 1
-static inline void
-tether_gnutls_trust_list_free_all (gnutls_x509_trust_list_t list)
-{
-	gnutls_x509_trust_list_deinit (list, 1);
-}
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_crt_t, gnutls_x509_crt_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_crq_t, gnutls_x509_crq_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_privkey_t, gnutls_x509_privkey_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_privkey_t, gnutls_privkey_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_pubkey_t, gnutls_pubkey_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_trust_list_t, tether_gnutls_trust_list_free_all, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_session_t, gnutls_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_certificate_credentials_t,
-                                 gnutls_certificate_free_credentials, NULL)
-#endif
+#include "tether-gnutls-auto.h"
 
 #define TETHER_TEST_DAY (24 * 60 * 60)
 
