@@ -492,6 +492,17 @@ tether_cloud_reprovision (TetherCloud *self, TetherConnection *connection, GErro
 	return TRUE;
 }
 
+gchar *
+tether_cloud_tls_failure_hint (TetherCloud *self, TetherConnection *connection, GVariant *report)
+{
+	TetherCloudClass *klass = TETHER_CLOUD_GET_CLASS (self);
+
+	g_return_val_if_fail (TETHER_IS_CLOUD (self), NULL);
+	if (klass->tls_failure_hint != NULL)
+		return klass->tls_failure_hint (self, connection, report);
+	return NULL;
+}
+
 static void
 tether_cloud_finalize (GObject *object)
 {

@@ -26,7 +26,6 @@ TetherConnection *tether_connection_new (const gchar *id, TetherCloud *cloud, GS
 const gchar *tether_connection_get_object_path (TetherConnection *self);
 TetherCloud *tether_connection_get_cloud (TetherConnection *self);
 GSettings *tether_connection_get_settings (TetherConnection *self);
-const gchar *tether_connection_get_identity_name (TetherConnection *self);
 /* the anchors it names, or the cloud's default set when it names none */
 GStrv tether_connection_dup_anchor_names (TetherConnection *self);
 gboolean tether_connection_get_enabled (TetherConnection *self);

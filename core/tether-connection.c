@@ -500,7 +500,13 @@ probe_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 		g_variant_lookup (report, "message", "&s", &message);
 	}
 	if (report != NULL && !ok && message != NULL) {
-		text = g_strdup (message);
+		g_autofree gchar *hint = tether_cloud_tls_failure_hint (self->cloud, self, report);
+
+		/* what this cloud's users should check, from the plugin */
+		if (hint != NULL)
+			text = g_strdup_printf ("%s; %s", message, hint);
+		else
+			text = g_strdup (message);
 	} else if (ok) {
 		/* TLS is fine: the broker said no to the MQTT session itself */
 		if (tether_cloud_session_refused (self->cloud, self))
@@ -545,12 +551,19 @@ session_connected_cb (TetherMqttSession *session, TetherConnection *self)
 {
 	g_autoptr(GError) error = NULL;
 
-	self->backoff = 0;
 	tether_dbus_connection1_set_client_id (self->skeleton, self->params.client_id);
-	set_state (self, "connected", "");
 	if (!tether_mqtt_session_subscribe (self->session, self->subscriptions, &error))
 		g_warning ("connection %s: %s", self->id, error->message);
 	tether_cloud_connected (self->cloud, self);
+
+	/*
+	 * a plugin that provisions on this session (with a claim certificate)
+	 * holds the outbox until it reconnects with the connection's own identity
+	 */
+	if (self->provisioning)
+		return;
+	self->backoff = 0;
+	set_state (self, "connected", "");
 	tether_connection_flush (self);
 }
 
@@ -620,6 +633,9 @@ tether_connection_flush (TetherConnection *self)
 {
 	gint64 now = g_get_real_time ();
 
+	/* nothing of the application's goes out on a provisioning session */
+	if (self->provisioning)
+		return;
 	while (tether_mqtt_session_is_connected (self->session) &&
 	       tether_mqtt_session_get_n_inflight (self->session) < TETHER_SEND_WINDOW) {
 		g_autoptr(GError) error = NULL;

@@ -38,6 +38,10 @@ G_DECLARE_DERIVABLE_TYPE (TetherCloud, tether_cloud, TETHER, CLOUD, GObject)
  *   returns %TRUE when the plugin wants to be prepared again (provisioning).
  * @reprovision: the operator asked to provision again (`Reprovision`): forget
  *   what provisioning cached; the core then prepares the connection again.
+ * @tls_failure_hint: the TLS handshake failed and the core's probe said why
+ *   (@report: the probe's a{sv}, with "reason" s and, where they apply,
+ *   "top-issuer" s and "names" as); returns words the core adds to LastError
+ *   (what this cloud's users should check), or %NULL.
  *
  * A cloud target. Plugins subclass it, declare what they accept in their
  * init function and override the virtual functions they need.
@@ -59,9 +63,11 @@ struct _TetherCloudClass {
 	void (*connected) (TetherCloud *self, TetherConnection *connection);
 	gboolean (*session_refused) (TetherCloud *self, TetherConnection *connection);
 	gboolean (*reprovision) (TetherCloud *self, TetherConnection *connection, GError **error);
+	gchar *(*tls_failure_hint) (TetherCloud *self, TetherConnection *connection,
+	                            GVariant *report);
 
 	/*< private >*/
-	gpointer padding[16];
+	gpointer padding[15];
 };
 
 /* what a plugin declares in its init function */
@@ -120,5 +126,7 @@ void tether_cloud_handle_incoming (TetherCloud *self, TetherConnection *connecti
 void tether_cloud_connected (TetherCloud *self, TetherConnection *connection);
 gboolean tether_cloud_session_refused (TetherCloud *self, TetherConnection *connection);
 gboolean tether_cloud_reprovision (TetherCloud *self, TetherConnection *connection, GError **error);
+gchar *tether_cloud_tls_failure_hint (TetherCloud *self, TetherConnection *connection,
+                                      GVariant *report);
 
 G_END_DECLS

@@ -22,6 +22,8 @@ const gchar *tether_connection_get_id (TetherConnection *self);
 const gchar *tether_connection_get_host (TetherConnection *self);
 /* the port of the "endpoint" setting, 0 if it names none */
 guint16 tether_connection_get_port (TetherConnection *self);
+/* the "identity" setting: the name of the connection's own identity */
+const gchar *tether_connection_get_identity_name (TetherConnection *self);
 /* the "client-id" setting, "" for the cloud's default */
 const gchar *tether_connection_get_client_id (TetherConnection *self);
 guint tether_connection_get_keepalive (TetherConnection *self);
