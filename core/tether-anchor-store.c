@@ -80,44 +80,6 @@ tether_anchor_set_used_by (TetherAnchor *anchor, const gchar *const *connections
 	tether_dbus_trust_anchor1_set_used_by (anchor->skeleton, connections);
 }
 
-/* what is worth a look, but no reason to refuse */
-static GStrv
-anchor_warnings (GPtrArray *certs)
-{
-	g_autoptr(GStrvBuilder) warnings = g_strv_builder_new ();
-	gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-	gnutls_x509_crt_t top = g_ptr_array_index (certs, certs->len - 1);
-
-	for (guint i = 0; i < certs->len; i++) {
-		gnutls_x509_crt_t crt = g_ptr_array_index (certs, i);
-		g_autofree gchar *subject = tether_x509_get_subject (crt);
-		if (gnutls_x509_crt_get_expiration_time (crt) < now) {
-			tether_strv_builder_take (
-			        warnings,
-			        g_strdup_printf (_("certificate %u of %u ('%s') has expired"),
-			                            i + 1, certs->len, subject));
-		} else if (gnutls_x509_crt_get_activation_time (crt) > now) {
-			tether_strv_builder_take (
-			        warnings,
-			        g_strdup_printf (
-			                _("certificate %u of %u ('%s') is not valid yet: is "
-			                   "the clock right?"),
-			                   i + 1, certs->len, subject));
-		}
-	}
-	if (!tether_x509_is_self_signed (top)) {
-		g_autofree gchar *issuer = tether_x509_get_issuer (top);
-		tether_strv_builder_take (
-		        warnings,
-		        g_strdup_printf (
-		                _("the top certificate is not self-signed: it vouches for a "
-		                   "server only together with its root '%s', which must be "
-		                   "a trust anchor of the connection too"),
-		                   issuer));
-	}
-	return g_strv_builder_end (warnings);
-}
-
 static GVariant *
 describe_all (GPtrArray *certs, gint64 *not_after)
 {
@@ -165,43 +127,37 @@ anchor_new (TetherAnchorStore *self, const gchar *name, const gchar *origin, GPt
 	return anchor;
 }
 
+/*
+ * An anchor's certificates, checked and normalised, and their PEM (LF, no byte-order mark), so
+ * that the fingerprints match the clean file's. An upload is refused when every certificate
+ * has expired; a file already stored or a bundled anchor is kept whatever its dates.
+ */
 static gboolean
-parse_anchor (GBytes *data, GPtrArray **certs_out, GBytes **pem_out, GError **error)
+parse_anchor (GBytes *data, gboolean upload, GPtrArray **certs_out, GBytes **pem_out,
+              GStrv *warnings, GError **error)
 {
+	g_autoptr(GPtrArray) parsed = NULL;
 	g_autoptr(GPtrArray) certs = NULL;
-	g_autofree gchar *pem = NULL;
+	gchar *pem;
 	gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-	gboolean any_valid = FALSE;
 
-	if (g_bytes_get_size (data) == 0) {
-		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		                     _("the file is empty"));
-		return FALSE;
-	}
 	if (g_bytes_get_size (data) > TETHER_ANCHOR_MAX_SIZE) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _("the file is %zu bytes; a trust anchor is at most %u"),
-		                g_bytes_get_size (data), (guint) TETHER_ANCHOR_MAX_SIZE);
+		             _("the file is %zu bytes; a trust anchor is at most %u: give only "
+		               "the root CA's certificate, or one chain"),
+		             g_bytes_get_size (data), (guint) TETHER_ANCHOR_MAX_SIZE);
 		return FALSE;
 	}
-	certs = tether_x509_parse_pem (data, error);
+	parsed = tether_x509_parse_upload (data, error);
+	if (parsed == NULL)
+		return FALSE;
+	certs = tether_x509_prepare_anchor (parsed, now, upload, warnings, error);
 	if (certs == NULL)
 		return FALSE;
-	for (guint i = 0; i < certs->len; i++) {
-		gnutls_x509_crt_t crt = g_ptr_array_index (certs, i);
-		if (gnutls_x509_crt_get_expiration_time (crt) >= now)
-			any_valid = TRUE;
-	}
-	if (!any_valid) {
-		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
-		                     _("every certificate in it has expired"));
-		return FALSE;
-	}
 	pem = tether_x509_export_pem (certs, error);
 	if (pem == NULL)
 		return FALSE;
 	*pem_out = g_bytes_new_take (pem, strlen (pem));
-	pem = NULL;
 	*certs_out = g_steal_pointer (&certs);
 	return TRUE;
 }
@@ -216,6 +172,7 @@ tether_anchor_store_add (TetherAnchorStore *self, const gchar *name, GBytes *dat
 	g_autoptr(GBytes) pem = NULL;
 	g_autofree gchar *path = NULL;
 	g_autofree gchar *basename = NULL;
+	g_auto(GStrv) notes = NULL;
 
 	if (!tether_name_check (name, _("trust anchor"), error))
 		return NULL;
@@ -233,7 +190,7 @@ tether_anchor_store_add (TetherAnchorStore *self, const gchar *name, GBytes *dat
 		                name);
 		return NULL;
 	}
-	if (!parse_anchor (data, &certs, &pem, error)) {
+	if (!parse_anchor (data, TRUE, &certs, &pem, &notes, error)) {
 		g_prefix_error (error, _("trust anchor '%s': "), name);
 		return NULL;
 	}
@@ -253,7 +210,7 @@ tether_anchor_store_add (TetherAnchorStore *self, const gchar *name, GBytes *dat
 		return NULL;
 	g_hash_table_insert (self->anchors, anchor->name, anchor);
 	if (warnings != NULL)
-		*warnings = anchor_warnings (certs);
+		*warnings = g_steal_pointer (&notes);
 	g_info ("trust anchor %s %s: %u certificates", name, old != NULL ? "replaced" : "added",
 	        certs->len);
 	g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
@@ -277,7 +234,7 @@ tether_anchor_store_add_bundled (TetherAnchorStore *self, const gchar *cloud, co
 		             _("trust anchor '%s' exists already"), name);
 		return FALSE;
 	}
-	if (!parse_anchor (data, &certs, &pem, error))
+	if (!parse_anchor (data, FALSE, &certs, &pem, NULL, error))
 		return FALSE;
 	anchor = anchor_new (self, name, origin, certs, pem, error);
 	if (anchor == NULL)
@@ -382,7 +339,7 @@ load_dir (TetherAnchorStore *self)
 			continue;
 		}
 		data = g_bytes_new_take (g_steal_pointer (&contents), len);
-		if (!parse_anchor (data, &certs, &pem, &error)) {
+		if (!parse_anchor (data, FALSE, &certs, &pem, NULL, &error)) {
 			set_aside (path, error->message);
 			continue;
 		}

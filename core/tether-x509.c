@@ -8,8 +8,11 @@
 #include <string.h>
 
 #include <glib/gi18n-lib.h>
+#include <gnutls/pkcs12.h>
+#include <gnutls/pkcs7.h>
 #include <tether/tether-error.h>
 
+#include "tether-common.h"
 #include "tether-x509.h"
 
 /* the largest PEM input we look at: a bundle of a few hundred certificates */
@@ -1444,4 +1447,751 @@ tether_trust_verify (GPtrArray *server_chain, GPtrArray *anchors, const gchar *h
 	if (names != NULL)
 		*names = g_steal_pointer (&leaf_names);
 	return result;
+}
+
+/* trust anchor uploads ------------------------------------------------------------------------ */
+
+/* more than any real set of roots, few enough to order quickly */
+#define TETHER_X509_MAX_ANCHOR_CERTS 500
+
+/* "2025-01-31", for people */
+static gchar *
+format_date (gint64 t)
+{
+	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc (t);
+
+	if (dt == NULL)
+		return g_strdup_printf ("%" G_GINT64_FORMAT, t);
+	return g_date_time_format (dt, "%Y-%m-%d");
+}
+
+/* a wide encoding's name when @data is UTF-16 or UTF-32 text, else NULL */
+static const gchar *
+wide_text_encoding (const gchar *data, gsize size)
+{
+	/* UTF-32LE's mark starts like UTF-16LE's: the longer first */
+	static const struct {
+		const gchar *mark;
+		gsize len;
+		const gchar *encoding;
+	} marks[] = {
+		{ "\xff\xfe\x00\x00", 4, "UTF-32LE" },
+		{ "\x00\x00\xfe\xff", 4, "UTF-32BE" },
+		{ "\xff\xfe", 2, "UTF-16LE" },
+		{ "\xfe\xff", 2, "UTF-16BE" },
+	};
+	static const struct {
+		const gchar *encoding;
+		gsize unit;
+	} encodings[] = {
+		{ "UTF-32LE", 4 },
+		{ "UTF-32BE", 4 },
+		{ "UTF-16LE", 2 },
+		{ "UTF-16BE", 2 },
+	};
+
+	for (gsize i = 0; i < G_N_ELEMENTS (marks); i++) {
+		if (size >= marks[i].len && memcmp (data, marks[i].mark, marks[i].len) == 0)
+			return marks[i].encoding;
+	}
+
+	/* no mark: PEM's dashes, read in a wide encoding */
+	if (memchr (data, '\0', size) == NULL)
+		return NULL;
+	for (gsize i = 0; i < G_N_ELEMENTS (encodings); i++) {
+		gsize len = size - size % encodings[i].unit;
+		g_autofree gchar *text = NULL;
+
+		if (len == 0)
+			continue;
+		text = g_convert (data, (gssize) len, "UTF-8", encodings[i].encoding, NULL, NULL,
+		                  NULL);
+		if (text != NULL && strstr (text, "-----BEGIN ") != NULL)
+			return encodings[i].encoding;
+	}
+	return NULL;
+}
+
+static void
+set_key_error (GError **error, const gchar *what)
+{
+	g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+	             _("the file holds a private key (%s), so nothing was stored: give only the "
+	               "certificates; a private key belongs to an identity ('tetherctl identity "
+	               "import')"),
+	                what);
+}
+
+/* a key anywhere in PEM text is refused before anything else, and never copied */
+static gboolean
+pem_refuse_keys (const gchar *text, gsize size, GArray *blocks, GError **error)
+{
+	for (guint i = 0; i < blocks->len; i++) {
+		const PemBlock *block = &g_array_index (blocks, PemBlock, i);
+
+		if (pem_label_is_private_key (block->label)) {
+			g_autofree gchar *what =
+			        g_strdup_printf (_("PEM block %u, '%s'"), i + 1, block->label);
+
+			set_key_error (error, what);
+			return FALSE;
+		}
+	}
+	/* also one in a block that could not be delimited */
+	if (find_bytes (text, size, "PRIVATE KEY") != NULL) {
+		set_key_error (error, _("a 'PRIVATE KEY' block"));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+pem_label_is_pkcs7 (const gchar *label)
+{
+	return g_str_equal (label, "PKCS7") || g_str_equal (label, "PKCS #7 SIGNED DATA") ||
+	       g_str_equal (label, "CMS");
+}
+
+/*
+ * The DER inside a PEM block. The base64 is checked here, character by character, because a
+ * damaged character would otherwise turn into a certificate that merely fails to verify.
+ */
+static GBytes *
+pem_block_decode (const PemBlock *block, gchar **why)
+{
+	gsize header = strlen ("-----BEGIN ") + strlen (block->label) + strlen ("-----");
+	gsize trailer = strlen ("-----END ") + strlen (block->label) + strlen ("-----");
+	g_autoptr(GString) base64 = g_string_new (NULL);
+	guint line = 1;
+	guint padding = 0;
+	guchar *der;
+	gsize der_len = 0;
+
+	for (gsize i = header; i + trailer < block->len; i++) {
+		gchar c = block->begin[i];
+
+		if (c == '\n')
+			line++;
+		if (c == '\n' || c == '\r' || c == ' ' || c == '\t')
+			continue;
+		if (c == '=') {
+			padding++;
+		} else if (padding > 0 || !(g_ascii_isalnum (c) || c == '+' || c == '/')) {
+			if (padding > 0)
+				*why = g_strdup_printf (
+				        _("text after the '=' padding on line %u of "
+				                          "its block"),
+				           line);
+			else if (g_ascii_isprint (c))
+				*why = g_strdup_printf (_("the character '%c' on line %u of its "
+				                          "block is not base64"),
+				                           c, line);
+			else
+				*why = g_strdup_printf (_("byte 0x%02x on line %u of its block is "
+				                          "not base64"),
+				                           (guchar) c, line);
+			return NULL;
+		}
+		g_string_append_c (base64, c);
+	}
+	if (base64->len == padding) {
+		*why = g_strdup (_("its block holds no data"));
+		return NULL;
+	}
+	if (padding > 2 || base64->len % 4 != 0) {
+		*why = g_strdup (_("its base64 text is cut short or has characters missing"));
+		return NULL;
+	}
+	der = g_base64_decode (base64->str, &der_len);
+	return g_bytes_new_take (der, der_len);
+}
+
+static gnutls_x509_crt_t
+crt_from_der (const guint8 *der, gsize len, int *rc_out)
+{
+	gnutls_datum_t datum = { (unsigned char *) der, (unsigned int) len };
+	gnutls_x509_crt_t crt = NULL;
+	int rc = gnutls_x509_crt_init (&crt);
+
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_x509_crt_import (crt, &datum, GNUTLS_X509_FMT_DER);
+	if (rc != GNUTLS_E_SUCCESS)
+		g_clear_pointer (&crt, gnutls_x509_crt_deinit);
+	*rc_out = rc;
+	return crt;
+}
+
+static gboolean
+list_add_checked (GPtrArray *certs, gnutls_x509_crt_t crt, GError **error)
+{
+	if (certs->len >= TETHER_X509_MAX_ANCHOR_CERTS) {
+		gnutls_x509_crt_deinit (crt);
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+		             _("the file holds more than %d certificates: a trust anchor is one "
+		               "root or one chain; give only those"),
+		                TETHER_X509_MAX_ANCHOR_CERTS);
+		return FALSE;
+	}
+	g_ptr_array_add (certs, crt);
+	return TRUE;
+}
+
+/* the certificates of a PKCS#7 bundle, in its order; @where names the bundle for people */
+static gboolean
+pkcs7_append (const guint8 *der, gsize len, const gchar *where, GPtrArray *certs, GError **error)
+{
+	gnutls_datum_t datum = { (unsigned char *) der, (unsigned int) len };
+	gnutls_pkcs7_t pkcs7 = NULL;
+	int count;
+	int rc;
+
+	rc = gnutls_pkcs7_init (&pkcs7);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_pkcs7_import (pkcs7, &datum, GNUTLS_X509_FMT_DER);
+	count = rc == GNUTLS_E_SUCCESS ? gnutls_pkcs7_get_crt_count (pkcs7) : rc;
+	if (count <= 0) {
+		g_clear_pointer (&pkcs7, gnutls_pkcs7_deinit);
+		if (count == 0)
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+			             _("%s holds no certificate: export it again with the "
+			               "certificates included"),
+			                where);
+		else
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+			             _("%s is damaged (%s): copy the file again or export it "
+			               "again"),
+			                where, gnutls_strerror (count));
+		return FALSE;
+	}
+
+	for (int i = 0; i < count; i++) {
+		gnutls_datum_t raw = { NULL, 0 };
+		gnutls_x509_crt_t crt = NULL;
+
+		rc = gnutls_pkcs7_get_crt_raw2 (pkcs7, (unsigned) i, &raw);
+		if (rc == GNUTLS_E_SUCCESS)
+			crt = crt_from_der (raw.data, raw.size, &rc);
+		datum_clear (&raw);
+		if (crt == NULL) {
+			gnutls_pkcs7_deinit (pkcs7);
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+			             _("certificate %d of %d in %s is damaged (%s): copy the file "
+			               "again or export it again"),
+			                i + 1, count, where, gnutls_strerror (rc));
+			return FALSE;
+		}
+		if (!list_add_checked (certs, crt, error)) {
+			gnutls_pkcs7_deinit (pkcs7);
+			return FALSE;
+		}
+	}
+	gnutls_pkcs7_deinit (pkcs7);
+	return TRUE;
+}
+
+static GPtrArray *
+parse_upload_pem (const gchar *text, gsize size, GError **error)
+{
+	g_autoptr(GPtrArray) certs = tether_x509_list_new ();
+	g_autoptr(GArray) blocks = pem_split (text, size);
+	guint n_cert_blocks = 0;
+	guint cert_block = 0;
+
+	if (!pem_refuse_keys (text, size, blocks, error))
+		return NULL;
+
+	/* only certificates and PKCS#7 bundles, so each can be named by its position */
+	for (guint i = 0; i < blocks->len; i++) {
+		const PemBlock *block = &g_array_index (blocks, PemBlock, i);
+
+		if (*block->label == '\0') {
+			g_set_error (
+			        error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+			        _("PEM block %u is damaged: its BEGIN line is cut short; copy "
+			               "the file again"),
+			           i + 1);
+			return NULL;
+		}
+		if (pem_label_is_certificate (block->label)) {
+			n_cert_blocks++;
+		} else if (!pem_label_is_pkcs7 (block->label)) {
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+			             _("PEM block %u is a '%s', not a certificate: give only "
+			               "'CERTIFICATE' or 'PKCS7' blocks"),
+			                i + 1, block->label);
+			return NULL;
+		}
+	}
+
+	for (guint i = 0; i < blocks->len; i++) {
+		const PemBlock *block = &g_array_index (blocks, PemBlock, i);
+		gboolean is_cert = pem_label_is_certificate (block->label);
+		g_autofree gchar *why = NULL;
+		g_autofree gchar *where = NULL;
+		g_autoptr(GBytes) der = NULL;
+		gnutls_x509_crt_t crt;
+		gsize len = 0;
+		const guint8 *bytes;
+		int rc = GNUTLS_E_SUCCESS;
+
+		if (is_cert) {
+			cert_block++;
+			where = g_strdup_printf (_("certificate %u of %u"), cert_block,
+			                            n_cert_blocks);
+		} else {
+			where = g_strdup_printf (_("the PKCS#7 bundle in PEM block %u"), i + 1);
+		}
+		if (block->len == 0) {
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+			             _("%s is damaged: its PEM block has no '-----END %s-----' "
+			               "line; copy the file again"),
+			                where, block->label);
+			return NULL;
+		}
+		der = pem_block_decode (block, &why);
+		if (der == NULL) {
+			g_set_error (
+			        error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+			        _("%s is damaged: %s; copy the file again or export it again"),
+			           where, why);
+			return NULL;
+		}
+		bytes = g_bytes_get_data (der, &len);
+		if (!is_cert) {
+			if (!pkcs7_append (bytes, len, where, certs, error))
+				return NULL;
+			continue;
+		}
+		crt = crt_from_der (bytes, len, &rc);
+		if (crt == NULL) {
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+			             _("%s is damaged (%s): copy the file again or export it "
+			               "again"),
+			                where, gnutls_strerror (rc));
+			return NULL;
+		}
+		if (!list_add_checked (certs, crt, error))
+			return NULL;
+	}
+	if (certs->len == 0) {
+		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+		                     _("no certificate found: give a PEM file with '-----BEGIN "
+		                       "CERTIFICATE-----' blocks, a DER certificate or a PKCS#7 "
+		                       "bundle"));
+		return NULL;
+	}
+	return g_steal_pointer (&certs);
+}
+
+/* what a binary file that is not a certificate holds: a key is refused as a key */
+static const gchar *
+der_private_key_kind (const guint8 *der, gsize len)
+{
+	gnutls_datum_t datum = { (unsigned char *) der, (unsigned int) len };
+	gnutls_x509_privkey_t key = NULL;
+	gnutls_pkcs12_t pkcs12 = NULL;
+	const gchar *kind = NULL;
+	unsigned int schema = 0;
+	unsigned int cipher = 0;
+	guint8 salt[64];
+	unsigned int salt_size = sizeof (salt);
+	unsigned int iterations = 0;
+	char *oid = NULL;
+
+	if (gnutls_pkcs8_info (&datum, GNUTLS_X509_FMT_DER, &schema, &cipher, salt, &salt_size,
+	                       &iterations, &oid) >= 0) {
+		gnutls_free (oid);
+		return _("an encrypted PKCS#8 key");
+	}
+	gnutls_free (oid);
+	if (gnutls_x509_privkey_init (&key) == GNUTLS_E_SUCCESS) {
+		if (gnutls_x509_privkey_import (key, &datum, GNUTLS_X509_FMT_DER) ==
+		            GNUTLS_E_SUCCESS ||
+		    gnutls_x509_privkey_import_pkcs8 (key, &datum, GNUTLS_X509_FMT_DER, NULL,
+		                                      GNUTLS_PKCS_PLAIN) == GNUTLS_E_SUCCESS)
+			kind = _("a DER private key");
+		gnutls_x509_privkey_deinit (key);
+	}
+	if (kind == NULL && gnutls_pkcs12_init (&pkcs12) == GNUTLS_E_SUCCESS) {
+		if (gnutls_pkcs12_import (pkcs12, &datum, GNUTLS_X509_FMT_DER, 0) ==
+		    GNUTLS_E_SUCCESS)
+			kind = _("a PKCS#12 bundle");
+		gnutls_pkcs12_deinit (pkcs12);
+	}
+	return kind;
+}
+
+static GPtrArray *
+parse_upload_der (const guint8 *der, gsize len, GError **error)
+{
+	g_autoptr(GPtrArray) certs = tether_x509_list_new ();
+	gnutls_x509_crt_t crt;
+	const gchar *key_kind;
+	int rc = GNUTLS_E_SUCCESS;
+
+	/* one certificate */
+	crt = crt_from_der (der, len, &rc);
+	if (crt != NULL) {
+		g_ptr_array_add (certs, crt);
+		return g_steal_pointer (&certs);
+	}
+
+	/* a PKCS#7 bundle (.p7b), as Windows CAs export them */
+	if (pkcs7_append (der, len, _("the PKCS#7 bundle"), certs, NULL))
+		return g_steal_pointer (&certs);
+
+	key_kind = der_private_key_kind (der, len);
+	if (key_kind != NULL) {
+		set_key_error (error, key_kind);
+		return NULL;
+	}
+	g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+	             _("certificate 1 of 1 is damaged or not a certificate (%s): the file is "
+	               "binary but neither a DER certificate nor a PKCS#7 bundle; export it "
+	               "again as PEM, DER or PKCS#7"),
+	                gnutls_strerror (rc));
+	return NULL;
+}
+
+GPtrArray *
+tether_x509_parse_upload (GBytes *data, GError **error)
+{
+	const gchar *text;
+	const gchar *encoding;
+	gsize size = 0;
+
+	g_return_val_if_fail (data != NULL, NULL);
+	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+	text = g_bytes_get_data (data, &size);
+	if (size == 0) {
+		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+		                     _("the file is empty: give the certificates as PEM, DER or "
+		                       "PKCS#7"));
+		return NULL;
+	}
+	if (size > TETHER_X509_MAX_PEM_SIZE) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+		             _("the file is %lu bytes, more than %d: give only the certificates "
+		               "needed"),
+		                (gulong) size, TETHER_X509_MAX_PEM_SIZE);
+		return NULL;
+	}
+
+	encoding = wide_text_encoding (text, size);
+	if (encoding != NULL) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+		             _("the file is %s text: re-save it as UTF-8 (or ASCII) and upload "
+		               "it again"),
+		                encoding);
+		return NULL;
+	}
+
+	/* a UTF-8 byte-order mark, as some Windows editors write it */
+	if (size >= 3 && memcmp (text, "\xef\xbb\xbf", 3) == 0) {
+		text += 3;
+		size -= 3;
+	}
+	if (find_bytes (text, size, "-----BEGIN ") != NULL)
+		return parse_upload_pem (text, size, error);
+	if (size > 0 && (guchar) text[0] == 0x30)
+		return parse_upload_der ((const guint8 *) text, size, error);
+	if (find_bytes (text, size, "PRIVATE KEY") != NULL) {
+		set_key_error (error, _("a 'PRIVATE KEY' block"));
+		return NULL;
+	}
+	g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+	                     _("no certificate found: give a PEM file with '-----BEGIN "
+	                       "CERTIFICATE-----' blocks, a DER certificate or a PKCS#7 "
+	                       "bundle"));
+	return NULL;
+}
+
+/* "certificate 2 of 3 ('CN=x')" */
+static gchar *
+name_member (gnutls_x509_crt_t crt, guint position, guint count)
+{
+	g_autofree gchar *subject = tether_x509_get_subject (crt);
+
+	return g_strdup_printf (_("certificate %u of %u ('%s')"), position, count, subject);
+}
+
+/*
+ * Whether @issuer issued @crt, both from one upload: by name and key identifier, as OpenSSL
+ * builds paths; a self-signed certificate issues only itself.
+ */
+static gboolean
+upload_issued_by (GPtrArray *certs, const gboolean *self_signed, guint crt, guint issuer)
+{
+	if (crt == issuer || self_signed[crt])
+		return FALSE;
+	return gnutls_x509_crt_check_issuer (g_ptr_array_index (certs, crt),
+	                                     g_ptr_array_index (certs, issuer)) != 0;
+}
+
+/*
+ * Leaf first, each certificate followed by its issuer, the chains in the order their leaves
+ * came. The last index of each chain goes to @tops. What is left (certificates that issue each
+ * other in a circle) keeps its order.
+ */
+static GArray *
+chain_order (GPtrArray *certs, const gboolean *self_signed, GArray *tops)
+{
+	GArray *order = g_array_new (FALSE, FALSE, sizeof (guint));
+	g_autofree gboolean *placed = g_new0 (gboolean, certs->len);
+
+	for (guint i = 0; i < certs->len; i++) {
+		gboolean is_leaf = TRUE;
+		guint current = i;
+
+		for (guint j = 0; j < certs->len && is_leaf; j++) {
+			if (!placed[j] && upload_issued_by (certs, self_signed, j, i))
+				is_leaf = FALSE;
+		}
+		if (placed[i] || !is_leaf)
+			continue;
+		for (;;) {
+			gboolean found = FALSE;
+
+			placed[current] = TRUE;
+			g_array_append_val (order, current);
+			for (guint k = 0; k < certs->len && !found; k++) {
+				if (!placed[k] &&
+				    upload_issued_by (certs, self_signed, current, k)) {
+					current = k;
+					found = TRUE;
+				}
+			}
+			if (!found)
+				break;
+		}
+		g_array_append_val (tops, current);
+	}
+	for (guint i = 0; i < certs->len; i++) {
+		if (!placed[i]) {
+			g_array_append_val (order, i);
+			g_array_append_val (tops, i);
+		}
+	}
+	return order;
+}
+
+/* a self-signed certificate with the same name and key as @crt: its cross-signed twin vouches */
+static gboolean
+has_self_signed_twin (GPtrArray *certs, const gboolean *self_signed, guint crt)
+{
+	gnutls_x509_crt_t a = g_ptr_array_index (certs, crt);
+	g_autofree gchar *subject = tether_x509_get_subject (a);
+	guint8 id_a[64];
+	size_t len_a = sizeof (id_a);
+
+	if (gnutls_x509_crt_get_key_id (a, GNUTLS_KEYID_USE_SHA256, id_a, &len_a) !=
+	    GNUTLS_E_SUCCESS)
+		return FALSE;
+	for (guint i = 0; i < certs->len; i++) {
+		gnutls_x509_crt_t b = g_ptr_array_index (certs, i);
+		g_autofree gchar *subject_b = NULL;
+		guint8 id_b[64];
+		size_t len_b = sizeof (id_b);
+
+		if (i == crt || !self_signed[i])
+			continue;
+		subject_b = tether_x509_get_subject (b);
+		if (g_strcmp0 (subject, subject_b) == 0 &&
+		    gnutls_x509_crt_get_key_id (b, GNUTLS_KEYID_USE_SHA256, id_b, &len_b) ==
+		            GNUTLS_E_SUCCESS &&
+		    len_a == len_b && memcmp (id_a, id_b, len_a) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* the notes on one certificate: its dates, what it is, its key */
+static void
+note_member (GStrvBuilder *notes, gnutls_x509_crt_t crt, const gchar *which, gboolean self_signed,
+             gint64 now)
+{
+	gint64 not_before = gnutls_x509_crt_get_activation_time (crt);
+	gint64 not_after = gnutls_x509_crt_get_expiration_time (crt);
+	g_autofree gchar *today = format_date (now);
+	unsigned int bits = 0;
+
+	if (not_after != -1 && not_after < now) {
+		g_autofree gchar *date = format_date (not_after);
+
+		tether_strv_builder_take (notes,
+		                          g_strdup_printf (_("%s expired on %s: it vouches for "
+		                                             "nothing until it is replaced (if "
+		                                             "that date is wrong, check the "
+		                                             "device's clock: it says %s)"),
+		                                              which, date, today));
+	} else if (not_before != -1 && not_before > now) {
+		g_autofree gchar *date = format_date (not_before);
+
+		tether_strv_builder_take (
+		        notes, g_strdup_printf (_("%s is not valid before %s: check the "
+		                                             "device's clock (it says %s)"),
+		                                   which, date, today));
+	}
+	if (self_signed && !tether_x509_is_ca (crt))
+		tether_strv_builder_take (
+		        notes,
+		        g_strdup_printf (_("%s is self-signed but not a CA: it vouches "
+		                                  "only for the one server that presents this "
+		                                  "very certificate (a pinned server certificate)"),
+		                            which));
+	if (gnutls_x509_crt_get_pk_algorithm (crt, &bits) == GNUTLS_PK_RSA && bits < 2048)
+		tether_strv_builder_take (
+		        notes, g_strdup_printf (_("%s has an RSA key of %u bits: keys under 2048 "
+		                                  "bits are weak, and servers and TLS libraries "
+		                                  "are dropping them"),
+		                                   which, bits));
+}
+
+static void
+set_all_expired_error (GError **error, GPtrArray *certs, const guint *positions, guint count,
+                       gint64 now)
+{
+	guint latest = 0;
+	g_autofree gchar *which = NULL;
+	g_autofree gchar *date = NULL;
+	g_autofree gchar *today = format_date (now);
+
+	for (guint i = 1; i < certs->len; i++) {
+		if (gnutls_x509_crt_get_expiration_time (g_ptr_array_index (certs, i)) >
+		    gnutls_x509_crt_get_expiration_time (g_ptr_array_index (certs, latest)))
+			latest = i;
+	}
+	which = name_member (g_ptr_array_index (certs, latest), positions[latest], count);
+	date = format_date (
+	        gnutls_x509_crt_get_expiration_time (g_ptr_array_index (certs, latest)));
+	if (certs->len == 1)
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+		             _("%s expired on %s: get the CA's current certificate, or check the "
+		               "device's clock (it says %s)"),
+		                which, date, today);
+	else
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+		             _("every certificate has expired, the last one, %s, on %s: get the "
+		               "CA's current certificates, or check the device's clock (it says "
+		               "%s)"),
+		                which, date, today);
+}
+
+GPtrArray *
+tether_x509_prepare_anchor (GPtrArray *certs, gint64 now, gboolean refuse_expired, GStrv *warnings,
+                            GError **error)
+{
+	g_autoptr(GStrvBuilder) notes = g_strv_builder_new ();
+	g_autoptr(GPtrArray) kept = g_ptr_array_new (); /* borrowed */
+	g_autoptr(GArray) positions = g_array_new (FALSE, FALSE, sizeof (guint));
+	g_autoptr(GArray) tops = g_array_new (FALSE, FALSE, sizeof (guint));
+	g_autoptr(GArray) order = NULL;
+	g_autoptr(GPtrArray) result = tether_x509_list_new ();
+	g_autofree gboolean *self_signed = NULL;
+	gboolean any_valid = FALSE;
+	gboolean reordered = FALSE;
+
+	g_return_val_if_fail (certs != NULL, NULL);
+	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+	if (certs->len == 0) {
+		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
+		                     _("no certificate found: give the root CA's certificate"));
+		return NULL;
+	}
+
+	/* a repeated certificate goes, by fingerprint */
+	for (guint i = 0; i < certs->len; i++) {
+		gnutls_x509_crt_t crt = g_ptr_array_index (certs, i);
+		guint position = i + 1;
+		gboolean repeated = FALSE;
+
+		for (guint j = 0; j < kept->len && !repeated; j++) {
+			g_autofree gchar *which = NULL;
+			g_autofree gchar *fingerprint = NULL;
+
+			if (!crt_equal (g_ptr_array_index (kept, j), crt))
+				continue;
+			repeated = TRUE;
+			which = name_member (crt, position, certs->len);
+			fingerprint = tether_x509_get_fingerprint (crt);
+			tether_strv_builder_take (
+			        notes,
+			        g_strdup_printf (_("%s is the same as certificate %u (SHA-256 "
+			                                  "%s): dropped"),
+			                            which, g_array_index (positions, guint, j),
+			                            fingerprint));
+		}
+		if (repeated)
+			continue;
+		g_ptr_array_add (kept, crt);
+		g_array_append_val (positions, position);
+	}
+
+	/* each on its own */
+	self_signed = g_new0 (gboolean, kept->len);
+	for (guint i = 0; i < kept->len; i++) {
+		gnutls_x509_crt_t crt = g_ptr_array_index (kept, i);
+		g_autofree gchar *which =
+		        name_member (crt, g_array_index (positions, guint, i), certs->len);
+
+		self_signed[i] = tether_x509_is_self_signed (crt);
+		note_member (notes, crt, which, self_signed[i], now);
+		if (gnutls_x509_crt_get_expiration_time (crt) >= now)
+			any_valid = TRUE;
+	}
+	if (!any_valid && refuse_expired) {
+		set_all_expired_error (error, kept, (const guint *) positions->data, certs->len,
+		                       now);
+		return NULL;
+	}
+
+	/* as a chain: leaf first, each followed by its issuer */
+	order = chain_order (kept, self_signed, tops);
+	for (guint i = 0; i < order->len; i++) {
+		if (g_array_index (order, guint, i) != i)
+			reordered = TRUE;
+	}
+	if (reordered)
+		tether_strv_builder_take (notes,
+		                          g_strdup (_("the certificates were not in chain order; "
+		                                      "they are stored reordered, each "
+		                                      "certificate followed by its issuer")));
+
+	/* under the trust rule only a self-signed root vouches */
+	for (guint i = 0; i < tops->len; i++) {
+		guint top = g_array_index (tops, guint, i);
+		gnutls_x509_crt_t crt = g_ptr_array_index (kept, top);
+		g_autofree gchar *which = NULL;
+		g_autofree gchar *issuer = NULL;
+
+		if (self_signed[top] || has_self_signed_twin (kept, self_signed, top))
+			continue;
+		which = name_member (crt, g_array_index (positions, guint, top), certs->len);
+		issuer = tether_x509_get_issuer (crt);
+		tether_strv_builder_take (
+		        notes, g_strdup_printf (_("%s is the top of its chain but not self-signed "
+		                                  "(its issuer is '%s'): only a self-signed root "
+		                                  "vouches for a server, so this anchor works "
+		                                  "only where its root '%s' is a trust anchor of "
+		                                  "the same connection too"),
+		                                   which, issuer, issuer));
+	}
+
+	for (guint i = 0; i < order->len; i++) {
+		gnutls_x509_crt_t copy =
+		        crt_copy (g_ptr_array_index (kept, g_array_index (order, guint, i)));
+
+		if (copy == NULL) {
+			g_set_error_literal (
+			        error, TETHER_ERROR, TETHER_ERROR_FAILED,
+			        _("a certificate could not be copied: out of memory?"));
+			return NULL;
+		}
+		g_ptr_array_add (result, copy);
+	}
+	if (warnings != NULL)
+		*warnings = g_strv_builder_end (notes);
+	return g_steal_pointer (&result);
 }

@@ -31,6 +31,31 @@ GPtrArray *tether_x509_list_new (void);
  */
 GPtrArray *tether_x509_parse_pem (GBytes *data, GError **error);
 
+/*
+ * Parses an operator's upload of trust anchor certificates, in any common wrapping: PEM (one or
+ * more blocks; LF, CRLF or mixed line endings; a UTF-8 byte-order mark; any text before,
+ * between and after the blocks, such as the "Bag Attributes" and "subject=" lines of
+ * 'openssl pkcs12'), PEM or DER PKCS#7 bundles (.p7b), or one DER certificate. Certificates in
+ * file order. Refuses, with TETHER_ERROR_INVALID_CERTIFICATE (TETHER_ERROR_INVALID_ARGUMENT
+ * for an empty or oversized file) and a message that names the certificate by its position:
+ * UTF-16 or UTF-32 text, a private key or PKCS#12 bundle (never copied, never quoted), damaged
+ * base64 or DER in any certificate, a block that is neither a certificate nor a PKCS#7 bundle.
+ */
+GPtrArray *tether_x509_parse_upload (GBytes *data, GError **error);
+
+/*
+ * Checks an upload's certificates (from tether_x509_parse_upload()) as a trust anchor at @now
+ * and returns the list to store: duplicates dropped (by fingerprint), in chain order (leaf
+ * first, each certificate followed by its issuer). @warnings (if not NULL) gets what is worth
+ * a look but no reason to refuse, each naming the certificate by its upload position and
+ * subject: a duplicate, an expired or not yet valid member, a self-signed certificate that is
+ * not a CA, a reordered chain, an RSA key under 2048 bits, a chain whose top is not
+ * self-signed (the trust rule). With @refuse_expired, a set in which every certificate has
+ * expired is refused. A SHA-1 self-signature is no reason to refuse.
+ */
+GPtrArray *tether_x509_prepare_anchor (GPtrArray *certs, gint64 now, gboolean refuse_expired,
+                                       GStrv *warnings, GError **error);
+
 /* PEM text of the certificates, LF line endings */
 gchar *tether_x509_export_pem (GPtrArray *certs, GError **error);
 
@@ -74,6 +99,26 @@ gnutls_privkey_t tether_key_load_pem (GBytes *pem, GError **error);
 gchar *tether_key_describe_type (gnutls_privkey_t key);
 /* whether the certificate holds the public half of the key */
 gboolean tether_key_matches_certificate (gnutls_privkey_t key, gnutls_x509_crt_t crt);
+
+/*
+ * Reads a private key as a device CA or a tool hands it over, PEM or DER: PKCS#8 (plain, or
+ * encrypted and opened with @password), SEC1 "EC PRIVATE KEY", PKCS#1 "RSA PRIVATE KEY", or an
+ * OpenSSL-encrypted PEM key. Returns it as unencrypted PKCS#8 PEM, wiped when freed.
+ * TETHER_ERROR_INVALID_KEY says why it was refused: not a key; encrypted and no password, an
+ * empty one or a wrong one. Nothing ever prompts for a password. @was_encrypted (or NULL) tells
+ * whether the key needed the password.
+ */
+GBytes *tether_key_import (GBytes *data, const gchar *password, gboolean *was_encrypted,
+                           GError **error);
+/* whether @data (PEM or DER) is a PKCS#12 bundle */
+gboolean tether_pkcs12_detect (GBytes *data);
+/*
+ * Opens a PKCS#12 bundle with @password: its private key as unencrypted PKCS#8 PEM (wiped when
+ * freed), and in @chain the certificate of that key followed by the issuers the bundle holds
+ * (a self-signed root left out). The same refusals as tether_key_import().
+ */
+GBytes *tether_pkcs12_import (GBytes *data, const gchar *password, GPtrArray **chain,
+                              GError **error);
 
 /*
  * A PKCS#10 request signed with @key, PEM. @options a{sv}: "common-name" s
