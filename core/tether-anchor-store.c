@@ -18,12 +18,16 @@
 
 /* larger than any real bundle of roots */
 #define TETHER_ANCHOR_MAX_SIZE (1024 * 1024)
+#define TETHER_ANCHOR_DAY      (24 * 60 * 60)
 
 struct _TetherAnchor {
 	gchar *name;
 	gchar *object_path;
 	gboolean bundled;
 	GBytes *pem;
+	gint64 not_after; /* the earliest of its certificates */
+	gboolean warned;  /* Expiring emitted since the last daily check */
+	TetherAnchorStore *store;
 	TetherDBusTrustAnchor1 *skeleton;
 };
 
@@ -32,6 +36,8 @@ struct _TetherAnchorStore {
 	gchar *dir;
 	GDBusConnection *bus;
 	GHashTable *anchors; /* name -> TetherAnchor */
+	GSettings *settings; /* for anchor-expiry-days, once the expiry watch runs */
+	guint daily_id;
 };
 
 G_DEFINE_FINAL_TYPE (TetherAnchorStore, tether_anchor_store, G_TYPE_OBJECT)
@@ -74,10 +80,30 @@ tether_anchor_get_pem (TetherAnchor *anchor)
 	return anchor->pem;
 }
 
+static gboolean anchor_check_expiry (TetherAnchor *anchor, gint64 now, guint days);
+
+static guint
+expiry_days (TetherAnchorStore *self)
+{
+	return self->settings != NULL ? g_settings_get_uint (self->settings, "anchor-expiry-days")
+	                              : 0;
+}
+
 void
 tether_anchor_set_used_by (TetherAnchor *anchor, const gchar *const *connections)
 {
 	tether_dbus_trust_anchor1_set_used_by (anchor->skeleton, connections);
+
+	/* a connection started to use it: say so now if it expires soon, not at tomorrow's check */
+	if (connections != NULL && connections[0] != NULL && !anchor->warned)
+		anchor_check_expiry (anchor, g_get_real_time () / G_USEC_PER_SEC,
+		                     expiry_days (anchor->store));
+}
+
+gint64
+tether_anchor_get_not_after (TetherAnchor *anchor)
+{
+	return anchor->not_after;
 }
 
 static GVariant *
@@ -110,6 +136,8 @@ anchor_new (TetherAnchorStore *self, const gchar *name, const gchar *origin, GPt
 	anchor->object_path = g_strdup_printf ("/org/tether/Tether1/anchors/%s", escaped);
 	anchor->bundled = g_str_has_prefix (origin, "bundled:");
 	anchor->pem = g_bytes_ref (pem);
+	anchor->not_after = not_after;
+	anchor->store = self;
 	anchor->skeleton = tether_dbus_trust_anchor1_skeleton_new ();
 	tether_dbus_trust_anchor1_set_name (anchor->skeleton, name);
 	tether_dbus_trust_anchor1_set_origin (anchor->skeleton, origin);
@@ -145,7 +173,7 @@ parse_anchor (GBytes *data, gboolean upload, GPtrArray **certs_out, GBytes **pem
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
 		             _("the file is %zu bytes; a trust anchor is at most %u: give only "
 		               "the root CA's certificate, or one chain"),
-		             g_bytes_get_size (data), (guint) TETHER_ANCHOR_MAX_SIZE);
+		                g_bytes_get_size (data), (guint) TETHER_ANCHOR_MAX_SIZE);
 		return FALSE;
 	}
 	parsed = tether_x509_parse_upload (data, error);
@@ -352,6 +380,82 @@ load_dir (TetherAnchorStore *self)
 	}
 }
 
+/* expiry ------------------------------------------------------------------------------------ */
+
+/* logs and emits Expiring when @anchor is in use and expires within @days of @now */
+static gboolean
+anchor_check_expiry (TetherAnchor *anchor, gint64 now, guint days)
+{
+	const gchar *const *used_by = tether_dbus_trust_anchor1_get_used_by (anchor->skeleton);
+	g_autoptr(GDateTime) expiry = NULL;
+	g_autofree gchar *date = NULL;
+	g_autofree gchar *users = NULL;
+
+	if (days == 0 || used_by == NULL || used_by[0] == NULL ||
+	    anchor->not_after > now + (gint64) days * TETHER_ANCHOR_DAY)
+		return FALSE;
+
+	expiry = g_date_time_new_from_unix_utc (anchor->not_after);
+	date = expiry != NULL ? g_date_time_format (expiry, "%Y-%m-%d")
+	                      : g_strdup_printf ("%" G_GINT64_FORMAT, anchor->not_after);
+	users = g_strjoinv (", ", (gchar **) used_by);
+	if (anchor->not_after < now)
+		g_warning ("trust anchor %s expired on %s and is still used by %s: add its "
+		           "successor to them with 'tetherctl connection modify ID --anchor NAME'",
+		           anchor->name, date, users);
+	else
+		g_warning ("trust anchor %s expires on %s, within %u days, and is used by %s: add "
+		           "its successor beside it before then ('tetherctl connection modify ID "
+		           "--anchor OLD --anchor NEW')",
+		           anchor->name, date, days, users);
+	tether_dbus_trust_anchor1_emit_expiring (anchor->skeleton, anchor->not_after);
+	anchor->warned = TRUE;
+	return TRUE;
+}
+
+guint
+tether_anchor_store_check_expiry (TetherAnchorStore *self, gint64 now, guint days)
+{
+	g_autoptr(GPtrArray) anchors = tether_anchor_store_list (self);
+	guint n = 0;
+
+	for (guint i = 0; i < anchors->len; i++) {
+		TetherAnchor *anchor = g_ptr_array_index (anchors, i);
+
+		anchor->warned = FALSE;
+		if (anchor_check_expiry (anchor, now, days))
+			n++;
+	}
+	return n;
+}
+
+static void
+check_expiry_now (TetherAnchorStore *self)
+{
+	tether_anchor_store_check_expiry (self, g_get_real_time () / G_USEC_PER_SEC,
+	                                  expiry_days (self));
+}
+
+static gboolean
+daily_cb (gpointer user_data)
+{
+	check_expiry_now (TETHER_ANCHOR_STORE (user_data));
+	return G_SOURCE_CONTINUE;
+}
+
+void
+tether_anchor_store_watch_expiry (TetherAnchorStore *self, GSettings *settings)
+{
+	g_return_if_fail (TETHER_IS_ANCHOR_STORE (self));
+	g_return_if_fail (self->settings == NULL);
+
+	self->settings = g_object_ref (settings);
+	g_signal_connect_swapped (settings, "changed::anchor-expiry-days",
+	                          G_CALLBACK (check_expiry_now), self);
+	self->daily_id = g_timeout_add_seconds (TETHER_ANCHOR_DAY, daily_cb, self);
+	check_expiry_now (self);
+}
+
 TetherAnchorStore *
 tether_anchor_store_new (const gchar *state_dir, GDBusConnection *bus, GError **error)
 {
@@ -373,6 +477,10 @@ tether_anchor_store_finalize (GObject *object)
 {
 	TetherAnchorStore *self = TETHER_ANCHOR_STORE (object);
 
+	g_clear_handle_id (&self->daily_id, g_source_remove);
+	if (self->settings != NULL)
+		g_signal_handlers_disconnect_by_data (self->settings, self);
+	g_clear_object (&self->settings);
 	g_hash_table_unref (self->anchors);
 	g_free (self->dir);
 	g_clear_object (&self->bus);

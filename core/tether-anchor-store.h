@@ -31,6 +31,16 @@ gboolean tether_anchor_store_add_bundled (TetherAnchorStore *self, const gchar *
                                           const gchar *slug, GBytes *pem, GError **error);
 gboolean tether_anchor_store_remove (TetherAnchorStore *self, const gchar *name, GError **error);
 TetherAnchor *tether_anchor_store_lookup (TetherAnchorStore *self, const gchar *name);
+/*
+ * Expiry: logs and emits Expiring on each anchor in use (UsedBy not empty) whose earliest
+ * certificate expires within @days of @now (0 days: never); returns how many.
+ */
+guint tether_anchor_store_check_expiry (TetherAnchorStore *self, gint64 now, guint days);
+/*
+ * Runs that check now, once a day, when @settings' "anchor-expiry-days" changes, and for an
+ * anchor when a connection starts to use it. Call once, after UsedBy has been set.
+ */
+void tether_anchor_store_watch_expiry (TetherAnchorStore *self, GSettings *settings);
 /* of TetherAnchor, sorted by name */
 GPtrArray *tether_anchor_store_list (TetherAnchorStore *self);
 
@@ -39,6 +49,8 @@ const gchar *tether_anchor_get_object_path (TetherAnchor *anchor);
 gboolean tether_anchor_is_bundled (TetherAnchor *anchor);
 /* normalised PEM of its certificates */
 GBytes *tether_anchor_get_pem (TetherAnchor *anchor);
+/* the earliest expiry of its certificates */
+gint64 tether_anchor_get_not_after (TetherAnchor *anchor);
 void tether_anchor_set_used_by (TetherAnchor *anchor, const gchar *const *connections);
 
 G_END_DECLS

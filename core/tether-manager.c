@@ -869,6 +869,8 @@ tether_manager_new (GDBusConnection *bus, const gchar *state_dir, const gchar *c
 	sync_connections (self);
 	g_signal_connect (self->settings, "changed::connections", G_CALLBACK (settings_changed_cb),
 	                  self);
+	/* after sync_connections(), so that UsedBy says which anchors are in use */
+	tether_anchor_store_watch_expiry (self->anchors, self->settings);
 	return g_steal_pointer (&self);
 }
 
