@@ -328,6 +328,11 @@ tether_mqtt_session_start (TetherMqttSession *self, const TetherMqttParams *para
 		uri = g_strdup_printf ("ssl://%s:%u", params->host, params->port);
 	create_opts.MQTTVersion = MQTTVERSION_3_1_1;
 	create_opts.sendWhileDisconnected = 0;
+	/*
+	 * A whole window may wait in Paho's queue before its thread writes it;
+	 * the default of 100 refuses the rest with MQTTASYNC_MAX_BUFFERED_MESSAGES.
+	 */
+	create_opts.maxBufferedMessages = (int) MAX (params->max_inflight, 1);
 	rc = MQTTAsync_createWithOptions (&self->client, uri, params->client_id,
 	                                  MQTTCLIENT_PERSISTENCE_NONE, NULL, &create_opts);
 	if (!paho_error (rc, _("cannot create the MQTT client"), error)) {
