@@ -34,6 +34,10 @@ gboolean tether_connection_get_enabled (TetherConnection *self);
 void tether_connection_start (TetherConnection *self);
 /* disconnects and unexports, before removal */
 void tether_connection_shutdown (TetherConnection *self);
+/* the identity the MQTT session presents (a claim identity while provisioning) */
+const gchar *tether_connection_get_session_identity_name (TetherConnection *self);
+/* the identity's active or pending pair changed: reconnects when it must */
+void tether_connection_identity_changed (TetherConnection *self, const gchar *identity);
 
 /*
  * Publishing in two steps, so a fan-out to several connections is checked

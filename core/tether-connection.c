@@ -53,6 +53,12 @@ struct _TetherConnection {
 	gchar *paho_message;     /* while the probe runs */
 	gchar *session_identity; /* NULL: the connection's */
 	gboolean provisioning;
+
+	/* the identity's pairs: which one the session uses, how a renewed one fared */
+	guint64 session_serial;   /* the pair the session presents */
+	gboolean session_pending; /* it is the pending pair, on trial */
+	guint64 pending_failed;   /* the pending pair that failed here */
+	gchar *pending_failure;   /* why */
 	guint64 next_internal_tag;
 };
 
@@ -254,8 +260,7 @@ tether_connection_get_identity_files (TetherConnection *self, const gchar *ident
 	identity = tether_identity_store_lookup (self->identities, identity_name, FALSE, error);
 	if (identity == NULL)
 		return FALSE;
-	if (g_strcmp0 (tether_identity_get_state (identity), "ready") != 0 &&
-	    g_strcmp0 (tether_identity_get_state (identity), "expired") != 0) {
+	if (!tether_identity_has_certificate (identity)) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
 		             _("identity '%s' has no certificate: create a request with "
 		               "'tetherctl identity request', have the device CA sign it, and "
@@ -446,6 +451,25 @@ schedule_reconnect (TetherConnection *self)
 static void
 fail (TetherConnection *self, const gchar *message)
 {
+	/* a renewed pair that failed: the active one, right away */
+	if (self->session_pending) {
+		g_autofree gchar *text = g_strdup_printf (
+		        _("the renewed certificate of identity '%s' did not work (%s); trying the "
+		          "current one"),
+		           session_identity_name (self), message);
+
+		self->session_pending = FALSE;
+		self->pending_failed = self->session_serial;
+		g_free (self->pending_failure);
+		self->pending_failure = g_strdup (message);
+		set_state (self, "connecting", text);
+		g_clear_handle_id (&self->reconnect_id, g_source_remove);
+		self->reconnect_id = g_idle_add (reconnect_cb, self);
+		return;
+	}
+
+	/* the active pair failed too: that says nothing against the renewed one */
+	self->pending_failed = 0;
 	set_state (self, "failed", message);
 	schedule_reconnect (self);
 }
@@ -552,6 +576,18 @@ session_connected_cb (TetherMqttSession *session, TetherConnection *self)
 	g_autoptr(GError) error = NULL;
 
 	tether_dbus_connection1_set_client_id (self->skeleton, self->params.client_id);
+
+	/* the verdict on a renewed pair: it works, or only the active one does */
+	if (self->session_pending)
+		tether_identity_store_pending_result (self->identities,
+		                                      session_identity_name (self),
+		                                      self->session_serial, self->id, TRUE, NULL);
+	else if (self->pending_failed != 0)
+		tether_identity_store_pending_result (
+		        self->identities, session_identity_name (self), self->pending_failed,
+		        self->id, FALSE, self->pending_failure);
+	self->session_pending = FALSE;
+
 	if (!tether_mqtt_session_subscribe (self->session, self->subscriptions, &error))
 		g_warning ("connection %s: %s", self->id, error->message);
 	tether_cloud_connected (self->cloud, self);
@@ -691,14 +727,49 @@ tether_connection_dup_trust_file (TetherConnection *self, GError **error)
 	return g_steal_pointer (&trust_file);
 }
 
+/*
+ * The session's pair: a renewed (pending) one on trial when there is one that
+ * has not failed here, else the active one
+ */
+static gboolean
+choose_identity_files (TetherConnection *self, gchar **chain_file, gchar **key_file,
+                       guint64 *serial, gboolean *pending, GError **error)
+{
+	TetherIdentity *identity;
+	const gchar *pending_chain = NULL;
+	const gchar *pending_key = NULL;
+	guint64 pending_serial = 0;
+
+	identity = tether_identity_store_lookup (self->identities, session_identity_name (self),
+	                                         FALSE, error);
+	if (identity == NULL)
+		return FALSE;
+	if (tether_identity_get_pending_paths (identity, &pending_chain, &pending_key,
+	                                       &pending_serial) &&
+	    pending_serial != self->pending_failed) {
+		g_info ("connection %s: trying the renewed certificate of identity %s", self->id,
+		        tether_identity_get_name (identity));
+		*chain_file = g_strdup (pending_chain);
+		*key_file = g_strdup (pending_key);
+		*serial = pending_serial;
+		*pending = TRUE;
+		return TRUE;
+	}
+	*serial = tether_identity_get_serial (identity);
+	*pending = FALSE;
+	return tether_connection_get_identity_files (self, NULL, chain_file, key_file, error);
+}
+
 static gboolean
 build_session_params (TetherConnection *self, GError **error)
 {
 	g_autofree gchar *trust_file = NULL;
 	g_autofree gchar *chain_file = NULL;
 	g_autofree gchar *key_file = NULL;
+	guint64 serial = 0;
+	gboolean pending = FALSE;
 
-	if (!tether_connection_get_identity_files (self, NULL, &chain_file, &key_file, error))
+	if (!choose_identity_files (self, &chain_file, &key_file, &serial, &pending, error))
 		return FALSE;
 
 	/* the anchors, as the only trust store Paho gets */
@@ -714,6 +785,8 @@ build_session_params (TetherConnection *self, GError **error)
 	self->params.key_file = g_steal_pointer (&key_file);
 	self->params.keepalive = g_settings_get_uint (self->settings, "keepalive");
 	self->params.max_inflight = TETHER_SEND_WINDOW;
+	self->session_serial = serial;
+	self->session_pending = pending;
 	return TRUE;
 }
 
@@ -760,6 +833,7 @@ tether_connection_connect_now (TetherConnection *self)
 	const gchar *state = tether_dbus_connection1_get_state (self->skeleton);
 
 	tether_connection_stop (self);
+	self->session_pending = FALSE;
 	if (!self->enabled) {
 		set_state (self, "disconnected", NULL);
 		return;
@@ -776,6 +850,34 @@ tether_connection_start (TetherConnection *self)
 {
 	self->backoff = 0;
 	tether_connection_connect_now (self);
+}
+
+const gchar *
+tether_connection_get_session_identity_name (TetherConnection *self)
+{
+	return session_identity_name (self);
+}
+
+void
+tether_connection_identity_changed (TetherConnection *self, const gchar *identity_name)
+{
+	TetherIdentity *identity;
+	guint64 pending = 0;
+
+	if (!self->enabled || g_strcmp0 (session_identity_name (self), identity_name) != 0)
+		return;
+	identity = tether_identity_store_lookup (self->identities, identity_name, FALSE, NULL);
+	if (identity == NULL)
+		return;
+	tether_identity_get_pending_paths (identity, NULL, NULL, &pending);
+
+	/* connected with the pair that is active now, and nothing new to try */
+	if (tether_mqtt_session_is_connected (self->session) &&
+	    self->session_serial == tether_identity_get_serial (identity) &&
+	    (pending == 0 || pending == self->pending_failed))
+		return;
+	g_info ("connection %s: identity %s changed, reconnecting", self->id, identity_name);
+	tether_connection_start (self);
 }
 
 /* reads the settings into the object and its D-Bus properties */
@@ -1063,6 +1165,8 @@ tether_connection_new (const gchar *id, TetherCloud *cloud, GSettings *settings,
 	update_counters (self);
 
 	g_signal_connect (self->settings, "changed", G_CALLBACK (settings_changed_cb), self);
+	/* Connect, Disconnect, Purge, Reprovision: authorised before the handlers see them */
+	tether_auth_attach (context->auth, G_DBUS_INTERFACE_SKELETON (self->skeleton));
 	g_signal_connect (self->skeleton, "handle-publish", G_CALLBACK (handle_publish), self);
 	g_signal_connect (self->skeleton, "handle-publish-batch", G_CALLBACK (handle_publish_batch),
 	                  self);
@@ -1118,6 +1222,7 @@ tether_connection_finalize (GObject *object)
 	g_free (self->state_dir);
 	g_free (self->paho_message);
 	g_free (self->session_identity);
+	g_free (self->pending_failure);
 	g_clear_object (&self->cloud);
 	g_clear_object (&self->settings);
 	g_clear_object (&self->bus);

@@ -9,6 +9,7 @@
 #include <glib/gstdio.h>
 
 #include "tether-anchor-store.h"
+#include "tether-auth.h"
 #include "tether-connection-private.h"
 #include "tether-common.h"
 #include "tether-dbus.h"
@@ -27,6 +28,7 @@
 struct _TetherManager {
 	GObject parent_instance;
 	GDBusConnection *bus;
+	TetherAuth *auth;
 	gchar *state_dir;
 	GSettingsBackend *backend;
 	GSettings *settings;
@@ -155,6 +157,7 @@ load_connection (TetherManager *self, const gchar *id, GError **error)
 	g_autofree gchar *cloud_name = g_settings_get_string (settings, "cloud");
 	TetherConnectionContext context = {
 		.bus = self->bus,
+		.auth = self->auth,
 		.anchors = self->anchors,
 		.identities = self->identities,
 		.state_dir = self->state_dir,
@@ -595,7 +598,7 @@ handle_test_trust_anchor (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
 
 	/* servers that want a client certificate see the identity's, if it has one */
 	identity = tether_identity_store_lookup (self->identities, identity_name, FALSE, NULL);
-	if (identity != NULL && g_strcmp0 (tether_identity_get_state (identity), "ready") == 0) {
+	if (identity != NULL && tether_identity_has_certificate (identity)) {
 		cert_file = tether_identity_get_chain_path (identity);
 		key_file = tether_identity_get_key_path (identity);
 	}
@@ -605,18 +608,106 @@ handle_test_trust_anchor (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
 	return TRUE;
 }
 
+/* the enabled connections whose session uses the identity, for its pending pair's verdict */
+static GStrv
+identity_users_cb (const gchar *identity, gpointer user_data)
+{
+	TetherManager *self = user_data;
+	g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+	GHashTableIter iter;
+	gpointer key;
+	gpointer value;
+
+	g_hash_table_iter_init (&iter, self->connections);
+	while (g_hash_table_iter_next (&iter, &key, &value)) {
+		if (tether_connection_get_enabled (value) &&
+		    g_strcmp0 (tether_connection_get_session_identity_name (value), identity) == 0)
+			g_strv_builder_add (builder, key);
+	}
+	return g_strv_builder_end (builder);
+}
+
+/* an identity's active or pending pair changed: its users reconnect where they must */
 static void
-restart_users_of_identity (TetherManager *self, const gchar *identity)
+identity_pair_changed_cb (TetherIdentityStore *store, const gchar *identity, TetherManager *self)
 {
 	GHashTableIter iter;
 	gpointer value;
 
 	g_hash_table_iter_init (&iter, self->connections);
-	while (g_hash_table_iter_next (&iter, NULL, &value)) {
-		TetherConnection *connection = value;
-		if (g_strcmp0 (tether_connection_get_identity_name (connection), identity) == 0)
-			tether_connection_start (connection);
+	while (g_hash_table_iter_next (&iter, NULL, &value))
+		tether_connection_identity_changed (value, identity);
+}
+
+static gboolean
+handle_import_identity (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invocation,
+                        const gchar *identity, GVariant *key, GVariant *chain, GVariant *options,
+                        TetherManager *self)
+{
+	static const TetherOptionSpec specs[] = { { "password", "s" } };
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) key_bytes = g_variant_get_data_as_bytes (key);
+	g_autoptr(GBytes) chain_bytes = g_variant_get_data_as_bytes (chain);
+	g_auto(GStrv) warnings = NULL;
+	const gchar *password = NULL;
+
+	if (!tether_options_check (options, specs, G_N_ELEMENTS (specs), "options", &error)) {
+		g_dbus_method_invocation_return_gerror (invocation, error);
+		return TRUE;
 	}
+	g_variant_lookup (options, "password", "&s", &password);
+	warnings = tether_identity_store_import (self->identities, identity, key_bytes, chain_bytes,
+	                                         password, &error);
+	if (warnings == NULL) {
+		g_dbus_method_invocation_return_gerror (invocation, error);
+		return TRUE;
+	}
+	for (guint i = 0; warnings[i] != NULL; i++)
+		g_warning ("identity %s: %s", identity, warnings[i]);
+	refresh_properties (self);
+	tether_dbus_tether1_complete_import_identity (skeleton, invocation,
+	                                              (const gchar *const *) warnings);
+	return TRUE;
+}
+
+static gboolean
+handle_remove_identity (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invocation,
+                        const gchar *identity, TetherManager *self)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) ids = sorted_connection_ids (self);
+	g_autoptr(GPtrArray) users = g_ptr_array_new ();
+
+	if (tether_identity_store_lookup (self->identities, identity, FALSE, &error) == NULL) {
+		g_dbus_method_invocation_return_gerror (invocation, error);
+		return TRUE;
+	}
+	for (guint i = 0; i < ids->len; i++) {
+		TetherConnection *connection =
+		        g_hash_table_lookup (self->connections, ids->pdata[i]);
+		if (g_strcmp0 (tether_connection_get_identity_name (connection), identity) == 0 ||
+		    g_strcmp0 (tether_connection_get_session_identity_name (connection),
+		               identity) == 0)
+			g_ptr_array_add (users, ids->pdata[i]);
+	}
+	if (users->len > 0) {
+		g_autofree gchar *list = NULL;
+		g_ptr_array_add (users, NULL);
+		list = g_strjoinv ("', '", (gchar **) users->pdata);
+		g_dbus_method_invocation_return_error (
+		        invocation, TETHER_ERROR, TETHER_ERROR_IN_USE,
+		        _("identity '%s' is used by connection '%s': give the connection another "
+		          "identity or remove it first"),
+		           identity, list);
+		return TRUE;
+	}
+	if (!tether_identity_store_remove (self->identities, identity, &error)) {
+		g_dbus_method_invocation_return_gerror (invocation, error);
+		return TRUE;
+	}
+	refresh_properties (self);
+	tether_dbus_tether1_complete_remove_identity (skeleton, invocation);
+	return TRUE;
 }
 
 static gboolean
@@ -656,7 +747,6 @@ handle_install_identity (TetherDBusTether1 *skeleton, GDBusMethodInvocation *inv
 	}
 	for (guint i = 0; warnings[i] != NULL; i++)
 		g_warning ("identity %s: %s", identity, warnings[i]);
-	restart_users_of_identity (self, identity);
 	refresh_properties (self);
 	tether_dbus_tether1_complete_install_identity (skeleton, invocation,
 	                                               (const gchar *const *) warnings);
@@ -813,12 +903,13 @@ load_clouds (TetherManager *self, GError **error)
 }
 
 TetherManager *
-tether_manager_new (GDBusConnection *bus, const gchar *state_dir, const gchar *config_file,
-                    GError **error)
+tether_manager_new (GDBusConnection *bus, TetherAuth *auth, const gchar *state_dir,
+                    const gchar *config_file, GError **error)
 {
 	g_autoptr(TetherManager) self = g_object_new (TETHER_TYPE_MANAGER, NULL);
 
 	self->bus = g_object_ref (bus);
+	self->auth = g_object_ref (auth);
 	self->state_dir = g_strdup (state_dir);
 	self->backend = tether_settings_backend_new (config_file, error);
 	if (self->backend == NULL)
@@ -829,12 +920,16 @@ tether_manager_new (GDBusConnection *bus, const gchar *state_dir, const gchar *c
 	self->anchors = tether_anchor_store_new (state_dir, bus, error);
 	if (self->anchors == NULL)
 		return NULL;
-	self->identities = tether_identity_store_new (state_dir, bus, self->settings);
+	self->identities =
+	        tether_identity_store_new (state_dir, bus, self->settings, self->anchors);
+	tether_identity_store_set_users_func (self->identities, identity_users_cb, self);
 
 	tether_dbus_tether1_set_version (self->skeleton, PACKAGE_VERSION);
 	if (!load_clouds (self, error))
 		return NULL;
 
+	/* the admin methods are authorised before any handler sees them */
+	tether_auth_attach (self->auth, G_DBUS_INTERFACE_SKELETON (self->skeleton));
 	g_signal_connect (self->skeleton, "handle-add-connection",
 	                  G_CALLBACK (handle_add_connection), self);
 	g_signal_connect (self->skeleton, "handle-update-connection",
@@ -852,6 +947,10 @@ tether_manager_new (GDBusConnection *bus, const gchar *state_dir, const gchar *c
 	                  G_CALLBACK (handle_create_identity_request), self);
 	g_signal_connect (self->skeleton, "handle-install-identity",
 	                  G_CALLBACK (handle_install_identity), self);
+	g_signal_connect (self->skeleton, "handle-import-identity",
+	                  G_CALLBACK (handle_import_identity), self);
+	g_signal_connect (self->skeleton, "handle-remove-identity",
+	                  G_CALLBACK (handle_remove_identity), self);
 	g_signal_connect (self->skeleton, "handle-get-cloud", G_CALLBACK (handle_get_cloud), self);
 	g_signal_connect (self->skeleton, "handle-get-connection",
 	                  G_CALLBACK (handle_get_connection), self);
@@ -862,6 +961,8 @@ tether_manager_new (GDBusConnection *bus, const gchar *state_dir, const gchar *c
 	g_signal_connect_swapped (self->anchors, "changed", G_CALLBACK (refresh_properties), self);
 	g_signal_connect_swapped (self->identities, "changed", G_CALLBACK (refresh_properties),
 	                          self);
+	g_signal_connect (self->identities, "pair-changed", G_CALLBACK (identity_pair_changed_cb),
+	                  self);
 	if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->skeleton), bus,
 	                                       TETHER_MANAGER_PATH, error))
 		return NULL;
@@ -910,6 +1011,7 @@ tether_manager_finalize (GObject *object)
 	g_clear_object (&self->backend);
 	g_clear_object (&self->skeleton);
 	g_clear_object (&self->bus);
+	g_clear_object (&self->auth);
 	g_free (self->state_dir);
 	G_OBJECT_CLASS (tether_manager_parent_class)->finalize (object);
 }

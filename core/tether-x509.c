@@ -799,6 +799,234 @@ tether_key_matches_certificate (gnutls_privkey_t key, gnutls_x509_crt_t crt)
 	return same;
 }
 
+/* PEM text, or else DER */
+static gboolean
+key_data_is_pem (const gchar *text, gsize size)
+{
+	return find_bytes (text, size, "-----BEGIN ") != NULL;
+}
+
+static gboolean
+key_data_is_encrypted_pem (const gchar *text, gsize size)
+{
+	return find_bytes (text, size, "-----BEGIN ENCRYPTED PRIVATE KEY-----") != NULL ||
+	       find_bytes (text, size, "Proc-Type: 4,ENCRYPTED") != NULL;
+}
+
+/* the refusal for a key or bundle that a password did not open */
+static void
+set_password_error (const gchar *what, const gchar *password, GError **error)
+{
+	if (password == NULL) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
+		             _("the %s is protected by a password and none was given: give its "
+		               "password (tetherctl: --password-file FILE, or - for standard "
+		               "input)"),
+		                what);
+	} else if (*password == '\0') {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
+		             _("the %s is protected by a password and the password given is "
+		               "empty: give its password"),
+		                what);
+	} else {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
+		             _("the password given does not open the %s: check the password"),
+		                what);
+	}
+}
+
+/* the key as unencrypted PKCS#8 PEM, wiped when the last reference goes */
+static GBytes *
+export_plain_pkcs8 (gnutls_x509_privkey_t key, GError **error)
+{
+	gnutls_datum_t pem = { NULL, 0 };
+	GBytes *result;
+	int rc;
+
+	rc = gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN,
+	                                        &pem);
+	if (rc != GNUTLS_E_SUCCESS) {
+		secret_datum_clear (&pem);
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
+		             _("the private key could not be converted to PKCS#8 (%s)"),
+		                gnutls_strerror (rc));
+		return NULL;
+	}
+	result = secret_bytes_new (&pem);
+	secret_datum_clear (&pem);
+	return result;
+}
+
+GBytes *
+tether_key_import (GBytes *data, const gchar *password, gboolean *was_encrypted, GError **error)
+{
+	g_auto(gnutls_x509_privkey_t) key = NULL;
+	gnutls_datum_t datum;
+	gsize size = 0;
+	const gchar *text;
+	gboolean encrypted = FALSE;
+	int rc;
+
+	g_return_val_if_fail (data != NULL, NULL);
+	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+	text = g_bytes_get_data (data, &size);
+	if (size == 0 || size > TETHER_X509_MAX_PEM_SIZE) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
+		             _("the private key is %lu bytes long: give a PEM or DER key, or a "
+		               "PKCS#12 bundle"),
+		                (gulong) size);
+		return NULL;
+	}
+	datum.data = (unsigned char *) text;
+	datum.size = (unsigned int) size;
+	rc = gnutls_x509_privkey_init (&key);
+	if (rc != GNUTLS_E_SUCCESS) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _("the private key could not be read (%s)"), gnutls_strerror (rc));
+		return NULL;
+	}
+
+	/* GnuTLS never asks for a password on a terminal: it takes the one given, or none */
+	if (key_data_is_pem (text, size)) {
+		if (find_bytes (text, size, "PRIVATE KEY-----") == NULL) {
+			g_set_error_literal (
+			        error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
+			        _("no PEM private key found: give a 'PRIVATE KEY', 'ENCRYPTED "
+			          "PRIVATE KEY', 'EC PRIVATE KEY' or 'RSA PRIVATE KEY' block, or a "
+			          "PKCS#12 bundle"));
+			return NULL;
+		}
+		encrypted = key_data_is_encrypted_pem (text, size);
+		if (!encrypted)
+			rc = gnutls_x509_privkey_import2 (key, &datum, GNUTLS_X509_FMT_PEM, NULL,
+			                                  GNUTLS_PKCS_PLAIN);
+		else if (password == NULL)
+			rc = GNUTLS_E_DECRYPTION_FAILED;
+		else
+			rc = gnutls_x509_privkey_import2 (key, &datum, GNUTLS_X509_FMT_PEM,
+			                                  password, 0);
+	} else {
+		/* DER: plain, or else encrypted PKCS#8 (which a wrong password tells apart) */
+		rc = gnutls_x509_privkey_import2 (key, &datum, GNUTLS_X509_FMT_DER, NULL,
+		                                  GNUTLS_PKCS_PLAIN);
+		if (rc != GNUTLS_E_SUCCESS) {
+			g_clear_pointer (&key, gnutls_x509_privkey_deinit);
+			rc = gnutls_x509_privkey_init (&key);
+			if (rc == GNUTLS_E_SUCCESS)
+				rc = gnutls_x509_privkey_import_pkcs8 (
+				        key, &datum, GNUTLS_X509_FMT_DER,
+				        password != NULL ? password : "", 0);
+			encrypted = rc == GNUTLS_E_SUCCESS || rc == GNUTLS_E_DECRYPTION_FAILED;
+		}
+	}
+	if (was_encrypted != NULL)
+		*was_encrypted = encrypted;
+	if (encrypted && rc != GNUTLS_E_SUCCESS) {
+		set_password_error (_("private key"), password, error);
+		return NULL;
+	}
+	if (rc != GNUTLS_E_SUCCESS) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
+		             _("the private key could not be read (%s): give a PKCS#8 (plain or "
+		               "encrypted), SEC1 ('EC PRIVATE KEY') or PKCS#1 ('RSA PRIVATE KEY') "
+		               "key in PEM or DER form, or a PKCS#12 bundle"),
+		                gnutls_strerror (rc));
+		return NULL;
+	}
+	return export_plain_pkcs8 (key, error);
+}
+
+gboolean
+tether_pkcs12_detect (GBytes *data)
+{
+	gnutls_pkcs12_t pkcs12 = NULL;
+	gnutls_datum_t datum;
+	gsize size = 0;
+	gboolean found;
+
+	datum.data = (unsigned char *) g_bytes_get_data (data, &size);
+	datum.size = (unsigned int) size;
+	if (size == 0 || gnutls_pkcs12_init (&pkcs12) != GNUTLS_E_SUCCESS)
+		return FALSE;
+	found = gnutls_pkcs12_import (pkcs12, &datum,
+	                              key_data_is_pem ((const gchar *) datum.data, size)
+	                                      ? GNUTLS_X509_FMT_PEM
+	                                      : GNUTLS_X509_FMT_DER,
+	                              0) == GNUTLS_E_SUCCESS;
+	gnutls_pkcs12_deinit (pkcs12);
+	return found;
+}
+
+GBytes *
+tether_pkcs12_import (GBytes *data, const gchar *password, GPtrArray **chain, GError **error)
+{
+	gnutls_pkcs12_t pkcs12 = NULL;
+	g_auto(gnutls_x509_privkey_t) key = NULL;
+	gnutls_x509_crt_t *certs = NULL;
+	unsigned int n_certs = 0;
+	gnutls_datum_t datum;
+	gsize size = 0;
+	int rc;
+
+	g_return_val_if_fail (data != NULL, NULL);
+	g_return_val_if_fail (chain != NULL, NULL);
+	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+	datum.data = (unsigned char *) g_bytes_get_data (data, &size);
+	datum.size = (unsigned int) size;
+	if (size > TETHER_X509_MAX_PEM_SIZE) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
+		             _("the PKCS#12 bundle is too large (%lu bytes)"), (gulong) size);
+		return NULL;
+	}
+	rc = gnutls_pkcs12_init (&pkcs12);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_pkcs12_import (pkcs12, &datum,
+		                           key_data_is_pem ((const gchar *) datum.data, size)
+		                                   ? GNUTLS_X509_FMT_PEM
+		                                   : GNUTLS_X509_FMT_DER,
+		                           0);
+	if (rc != GNUTLS_E_SUCCESS) {
+		g_clear_pointer (&pkcs12, gnutls_pkcs12_deinit);
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
+		             _("the data is not a PKCS#12 bundle (%s): give a .p12/.pfx file, or "
+		               "the key and its certificate chain as PEM"),
+		                gnutls_strerror (rc));
+		return NULL;
+	}
+
+	/* the MAC tells a wrong password apart from a damaged bundle */
+	rc = gnutls_pkcs12_verify_mac (pkcs12, password);
+	if (rc == GNUTLS_E_MAC_VERIFY_FAILED) {
+		gnutls_pkcs12_deinit (pkcs12);
+		set_password_error (_("PKCS#12 bundle"), password, error);
+		return NULL;
+	}
+	rc = gnutls_pkcs12_simple_parse (pkcs12, password, &key, &certs, &n_certs, NULL, NULL, NULL,
+	                                 0);
+	gnutls_pkcs12_deinit (pkcs12);
+	if (rc == GNUTLS_E_DECRYPTION_FAILED) {
+		set_password_error (_("PKCS#12 bundle"), password, error);
+		return NULL;
+	}
+	if (rc != GNUTLS_E_SUCCESS || key == NULL) {
+		for (unsigned int i = 0; i < n_certs; i++)
+			gnutls_x509_crt_deinit (certs[i]);
+		gnutls_free (certs);
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
+		             _("the PKCS#12 bundle holds no usable private key (%s): export it "
+		               "again with the key and its certificate"),
+		                rc != GNUTLS_E_SUCCESS ? gnutls_strerror (rc) : _("no key"));
+		return NULL;
+	}
+	*chain = tether_x509_list_new ();
+	for (unsigned int i = 0; i < n_certs; i++)
+		g_ptr_array_add (*chain, certs[i]);
+	gnutls_free (certs);
+	return export_plain_pkcs8 (key, error);
+}
+
 /* certificate requests ------------------------------------------------------------------------ */
 
 /* the options a CSR takes; "key-type" and "renew" belong to the caller and are passed over */

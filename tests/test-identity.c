@@ -1,0 +1,1158 @@
+/*
+ * Integration tests for device identities: key import in every format, the
+ * certificate checks on install and import, removal, and renewal that never
+ * strands a device (a pending pair on trial, promoted or rolled back). The
+ * real tetherd on a private bus, driven by the real tetherctl, against a real
+ * mosquitto with mutual TLS.
+ */
+#include "tether-test-env.h"
+
+#include <glib/gstdio.h>
+#include <gnutls/pkcs12.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tether-test-pki.h"
+
+#define DEVICE_CN       "id-device"
+#define CONNECTION      "tb"
+#define ANCHOR          "server-ca"
+#define TELEMETRY_TOPIC "v1/devices/me/telemetry"
+#define PASSWORD        "correct horse battery staple"
+
+typedef struct {
+	TetherTestEnv *env;
+	TetherTestBroker *broker;
+	TetherTestObserver *observer;
+} Id;
+
+static void
+id_clear (Id *id)
+{
+	g_clear_pointer (&id->observer, tether_test_observer_free);
+	g_clear_pointer (&id->env, tether_test_env_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Id, id_clear)
+
+/* the PKI, a broker with ThingsBoard's ACL for DEVICE_CN, the observer, tetherd */
+static void
+id_start (Id *id)
+{
+	g_autofree char *acl = tether_test_acl_thingsboard (DEVICE_CN);
+	TetherTestBrokerOptions options = { .acl = acl };
+	g_autoptr(GError) error = NULL;
+
+	id->env = tether_test_env_new ();
+	id->broker = tether_test_env_start_broker (id->env, &options);
+	id->observer = tether_test_env_observe (id->env, id->broker);
+	tether_test_observer_subscribe (id->observer, TELEMETRY_TOPIC, &error);
+	g_assert_no_error (error);
+	tether_test_env_start_daemon (id->env);
+	tether_test_env_ctl_ok (id->env, "anchor", "add", ANCHOR,
+	                        tether_test_env_get_pki (id->env)->server_ca_cert, NULL);
+}
+
+static void
+add_connection (Id *id, const char *identity)
+{
+	tether_test_env_ctl_ok (id->env, "connection", "add", CONNECTION, "--cloud", "thingsboard",
+	                        "--endpoint", tether_test_broker_get_endpoint (id->broker),
+	                        "--anchor", ANCHOR, "--identity", identity, NULL);
+}
+
+/* @payload arrives (delivery is at least once: earlier messages may come again first) */
+static void
+wait_payload (Id *id, const char *payload)
+{
+	gint64 deadline = g_get_monotonic_time () + TETHER_TEST_TIMEOUT_MS * 1000;
+
+	while (g_get_monotonic_time () < deadline) {
+		guint left = (guint) ((deadline - g_get_monotonic_time ()) / 1000) + 1;
+		g_autoptr(GBytes) got = tether_test_observer_wait (id->observer, TELEMETRY_TOPIC,
+		                                                    left, NULL);
+		gsize size = 0;
+		const char *data;
+
+		if (got == NULL)
+			break;
+		data = g_bytes_get_data (got, &size);
+		if (size == strlen (payload) && memcmp (data, payload, size) == 0)
+			return;
+	}
+	g_error ("'%s' did not arrive on %s; the broker's log is %s", payload, TELEMETRY_TOPIC,
+	         tether_test_broker_get_log_path (id->broker));
+}
+
+static void
+assert_telemetry (Id *id, const char *payload)
+{
+	tether_test_env_ctl_ok (id->env, "publish", "--connection", CONNECTION, "--kind",
+	                        "telemetry", payload, NULL);
+	wait_payload (id, payload);
+}
+
+static gboolean
+contains_nocase (const char *haystack, const char *needle)
+{
+	g_autofree char *h = g_utf8_strdown (haystack, -1);
+	g_autofree char *n = g_utf8_strdown (needle, -1);
+
+	return strstr (h, n) != NULL;
+}
+
+/* a daemon error: exit status 1 and a message on stderr that names @needle */
+static void
+assert_refused (TetherTestCtlResult *result, const char *needle)
+{
+	if (result->status != 1)
+		g_error ("expected a refusal naming '%s'; exit %d, out '%s', err '%s'", needle,
+		         result->status, result->out, result->err);
+	if (needle != NULL && !contains_nocase (result->err, needle))
+		g_error ("the error does not name '%s': %s", needle, result->err);
+}
+
+static void
+assert_ok (TetherTestCtlResult *result)
+{
+	if (result->status != 0)
+		g_error ("tetherctl failed (%d): %s", result->status, result->err);
+}
+
+static TetherDBusIdentity1 *
+get_identity (Id *id, const char *name)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *path = NULL;
+	TetherDBusIdentity1 *proxy;
+
+	tether_dbus_tether1_call_get_identity_sync (tether_test_env_get_manager (id->env), name,
+	                                            G_DBUS_CALL_FLAGS_NONE, -1, &path, NULL,
+	                                            &error);
+	g_assert_no_error (error);
+	proxy = tether_dbus_identity1_proxy_new_sync (tether_test_env_get_bus (id->env),
+	                                              G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
+	                                              "org.tether.Tether1", path, NULL, &error);
+	g_assert_no_error (error);
+	return proxy;
+}
+
+static char *
+state_file (Id *id, const char *identity, const char *name)
+{
+	return g_build_filename (tether_test_env_get_state_dir (id->env), "identities", identity,
+	                         name, NULL);
+}
+
+static void
+assert_private_file (const char *path)
+{
+	GStatBuf st;
+
+	g_assert_cmpint (g_stat (path, &st), ==, 0);
+	g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+}
+
+/* whether @needle occurs in any file under @dir */
+static gboolean
+tree_contains (const char *dir, const char *needle)
+{
+	g_autoptr(GDir) handle = g_dir_open (dir, 0, NULL);
+	const char *name;
+
+	while (handle != NULL && (name = g_dir_read_name (handle)) != NULL) {
+		g_autofree char *child = g_build_filename (dir, name, NULL);
+		g_autofree char *contents = NULL;
+		gsize size = 0;
+
+		if (g_file_test (child, G_FILE_TEST_IS_DIR)) {
+			if (tree_contains (child, needle))
+				return TRUE;
+		} else if (g_file_get_contents (child, &contents, &size, NULL) &&
+		           g_strstr_len (contents, (gssize) size, needle) != NULL) {
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+/* ---- certificates and keys made for the tests ---- */
+
+static TetherTestCert *
+device_ca (Id *id)
+{
+	const TetherTestPki *pki = tether_test_env_get_pki (id->env);
+	g_autoptr(GError) error = NULL;
+	TetherTestCert *ca =
+	        tether_test_cert_load (pki->device_ca_cert, pki->device_ca_key, &error);
+
+	g_assert_no_error (error);
+	return ca;
+}
+
+static TetherTestCert *
+make_cert (TetherTestCertKind kind, const char *cn, TetherTestCert *issuer, gint64 not_before,
+           gint64 not_after, const char *key_type)
+{
+	TetherTestCertSpec spec = {
+		.kind = kind,
+		.common_name = cn,
+		.not_before = not_before,
+		.not_after = not_after,
+		.key_type = key_type,
+	};
+	g_autoptr(GError) error = NULL;
+	TetherTestCert *cert = tether_test_cert_new (&spec, issuer, &error);
+
+	g_assert_no_error (error);
+	return cert;
+}
+
+/* a client certificate from the device CA, with its key */
+static TetherTestCert *
+device_cert (Id *id, const char *key_type)
+{
+	g_autoptr(TetherTestCert) ca = device_ca (id);
+
+	return make_cert (TETHER_TEST_CERT_CLIENT, DEVICE_CN, ca, 0, 0, key_type);
+}
+
+static char *
+write_text (Id *id, const char *name, const char *text)
+{
+	return tether_test_env_write_file (id->env, name, text, -1);
+}
+
+static char *
+write_datum (Id *id, const char *name, gnutls_datum_t *datum)
+{
+	char *path =
+	        tether_test_env_write_file (id->env, name, (const char *) datum->data, datum->size);
+
+	gnutls_free (datum->data);
+	datum->data = NULL;
+	return path;
+}
+
+static gnutls_x509_privkey_t
+x509_key_of (TetherTestCert *cert)
+{
+	gnutls_x509_privkey_t key = NULL;
+
+	g_assert_cmpint (gnutls_privkey_export_x509 (tether_test_cert_get_key (cert), &key), ==, 0);
+	return key;
+}
+
+typedef enum {
+	KEY_PKCS8,
+	KEY_PKCS8_ENCRYPTED,
+	KEY_PKCS8_DER,
+	KEY_PKCS8_ENCRYPTED_DER,
+	KEY_TRADITIONAL, /* SEC1 for EC, PKCS#1 for RSA */
+} KeyForm;
+
+/* the certificate's key in @form, written to a file */
+static char *
+write_key (Id *id, TetherTestCert *cert, KeyForm form, const char *name)
+{
+	g_auto(gnutls_x509_privkey_t) key = x509_key_of (cert);
+	gnutls_datum_t out = { NULL, 0 };
+	int rc;
+
+	switch (form) {
+	case KEY_PKCS8:
+		rc = gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_PEM, NULL,
+		                                        GNUTLS_PKCS_PLAIN, &out);
+		break;
+	case KEY_PKCS8_ENCRYPTED:
+		rc = gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_PEM, PASSWORD,
+		                                        GNUTLS_PKCS_PBES2_AES_256, &out);
+		break;
+	case KEY_PKCS8_DER:
+		rc = gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_DER, NULL,
+		                                        GNUTLS_PKCS_PLAIN, &out);
+		break;
+	case KEY_PKCS8_ENCRYPTED_DER:
+		rc = gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_DER, PASSWORD,
+		                                        GNUTLS_PKCS_PBES2_AES_256, &out);
+		break;
+	case KEY_TRADITIONAL:
+	default:
+		rc = gnutls_x509_privkey_export2 (key, GNUTLS_X509_FMT_PEM, &out);
+		break;
+	}
+	g_assert_cmpint (rc, ==, GNUTLS_E_SUCCESS);
+	return write_datum (id, name, &out);
+}
+
+static char *
+write_chain (Id *id, TetherTestCert *cert, const char *name)
+{
+	g_autofree char *pem = tether_test_cert_get_chain_pem (cert);
+
+	return write_text (id, name, pem);
+}
+
+/* a PKCS#12 bundle: the certificate, its issuers, its key, all under @password */
+static char *
+write_pkcs12 (Id *id, TetherTestCert *cert, const char *password, const char *name)
+{
+	gnutls_pkcs12_t pkcs12 = NULL;
+	gnutls_pkcs12_bag_t certs_bag = NULL;
+	gnutls_pkcs12_bag_t key_bag = NULL;
+	g_auto(gnutls_x509_privkey_t) key = x509_key_of (cert);
+	gnutls_datum_t key_der = { NULL, 0 };
+	gnutls_datum_t out = { NULL, 0 };
+	char *path;
+
+	g_assert_cmpint (gnutls_pkcs12_init (&pkcs12), ==, 0);
+	g_assert_cmpint (gnutls_pkcs12_bag_init (&certs_bag), ==, 0);
+	g_assert_cmpint (gnutls_pkcs12_bag_init (&key_bag), ==, 0);
+	for (TetherTestCert *c = cert; c != NULL; c = tether_test_cert_get_issuer (c))
+		g_assert_cmpint (
+		        gnutls_pkcs12_bag_set_crt (certs_bag, tether_test_cert_get_crt (c)), >=, 0);
+	g_assert_cmpint (gnutls_pkcs12_bag_encrypt (certs_bag, password, GNUTLS_PKCS_PBES2_AES_256),
+	                 ==, 0);
+	g_assert_cmpint (gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_DER, password,
+	                                                    GNUTLS_PKCS_PBES2_AES_256, &key_der),
+	                 ==, 0);
+	g_assert_cmpint (
+	        gnutls_pkcs12_bag_set_data (key_bag, GNUTLS_BAG_PKCS8_ENCRYPTED_KEY, &key_der), >=,
+	        0);
+	gnutls_free (key_der.data);
+	g_assert_cmpint (gnutls_pkcs12_set_bag (pkcs12, certs_bag), ==, 0);
+	g_assert_cmpint (gnutls_pkcs12_set_bag (pkcs12, key_bag), ==, 0);
+	g_assert_cmpint (gnutls_pkcs12_generate_mac2 (pkcs12, GNUTLS_MAC_SHA256, password), ==, 0);
+	g_assert_cmpint (gnutls_pkcs12_export2 (pkcs12, GNUTLS_X509_FMT_DER, &out), ==, 0);
+	path = write_datum (id, name, &out);
+	gnutls_pkcs12_bag_deinit (certs_bag);
+	gnutls_pkcs12_bag_deinit (key_bag);
+	gnutls_pkcs12_deinit (pkcs12);
+	return path;
+}
+
+/* a key and a chain imported into "device", then a connection that delivers with them */
+static void
+import_and_deliver (Id *id, const char *key_path, const char *chain_path, const char *password_file)
+{
+	g_autoptr(TetherTestCtlResult) result = NULL;
+	g_autofree char *stored_key = state_file (id, "device", "active/key.pem");
+	g_autofree char *stored_chain = state_file (id, "device", "active/chain.pem");
+	g_autofree char *key_text = NULL;
+	g_autofree char *config = tether_test_env_path (id->env, "tether.conf");
+	g_autofree char *config_text = NULL;
+	g_autoptr(TetherDBusIdentity1) identity = NULL;
+	const char *args[8] = { "identity", "import" };
+	guint n = 2;
+
+	if (password_file != NULL) {
+		args[n++] = "--password-file";
+		args[n++] = password_file;
+	}
+	args[n++] = key_path;
+	if (chain_path != NULL)
+		args[n++] = chain_path;
+	result = tether_test_env_ctlv (id->env, NULL, args);
+	assert_ok (result);
+
+	/* decrypted, readable by tetherd alone, and no trace of the password */
+	assert_private_file (stored_key);
+	assert_private_file (stored_chain);
+	g_assert_true (g_file_get_contents (stored_key, &key_text, NULL, NULL));
+	g_assert_true (g_str_has_prefix (key_text, "-----BEGIN PRIVATE KEY-----"));
+	g_assert_false (tree_contains (tether_test_env_get_state_dir (id->env), PASSWORD));
+	g_assert_false (g_file_get_contents (config, &config_text, NULL, NULL) &&
+	                strstr (config_text, PASSWORD) != NULL);
+
+	identity = get_identity (id, "device");
+	g_assert_cmpstr (tether_dbus_identity1_get_state (identity), ==, "ready");
+	add_connection (id, "device");
+	tether_test_env_wait_state (id->env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	assert_telemetry (id, "{\"imported\":1}");
+}
+
+/* ---- key import ---- */
+
+static void
+test_import_pkcs8_plain (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autofree char *key = NULL;
+	g_autofree char *chain = NULL;
+
+	id_start (&id);
+	cert = device_cert (&id, NULL);
+	key = write_key (&id, cert, KEY_PKCS8, "key.pem");
+	chain = write_chain (&id, cert, "chain.pem");
+	import_and_deliver (&id, key, chain, NULL);
+}
+
+static void
+test_import_pkcs8_der (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autofree char *key = NULL;
+	g_autofree char *chain = NULL;
+
+	id_start (&id);
+	cert = device_cert (&id, NULL);
+	key = write_key (&id, cert, KEY_PKCS8_DER, "key.der");
+	chain = write_chain (&id, cert, "chain.pem");
+	import_and_deliver (&id, key, chain, NULL);
+}
+
+/* the password cases of an encrypted key, each refused with its reason */
+static void
+check_password_cases (Id *id, const char *key, const char *chain)
+{
+	g_autofree char *wrong = write_text (id, "wrong.txt", "not the password\n");
+	g_autofree char *empty = write_text (id, "empty.txt", "");
+	g_autoptr(TetherTestCtlResult) missing_result = NULL;
+	g_autoptr(TetherTestCtlResult) wrong_result = NULL;
+	g_autoptr(TetherTestCtlResult) empty_result = NULL;
+	g_autofree char *stored_key = state_file (id, "device", "active/key.pem");
+
+	missing_result =
+	        tether_test_env_ctl (id->env, NULL, "identity", "import", key, chain, NULL);
+	assert_refused (missing_result, "none was given");
+	wrong_result = tether_test_env_ctl (id->env, NULL, "identity", "import", "--password-file",
+	                                    wrong, key, chain, NULL);
+	assert_refused (wrong_result, "does not open");
+	empty_result = tether_test_env_ctl (id->env, NULL, "identity", "import", "--password-file",
+	                                    empty, key, chain, NULL);
+	assert_refused (empty_result, "empty");
+	g_assert_false (g_file_test (stored_key, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_import_pkcs8_encrypted (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autofree char *key = NULL;
+	g_autofree char *chain = NULL;
+	g_autofree char *password = NULL;
+
+	id_start (&id);
+	cert = device_cert (&id, NULL);
+	key = write_key (&id, cert, KEY_PKCS8_ENCRYPTED, "key.pem");
+	chain = write_chain (&id, cert, "chain.pem");
+	check_password_cases (&id, key, chain);
+	password = write_text (&id, "password.txt", PASSWORD "\n");
+	import_and_deliver (&id, key, chain, password);
+}
+
+static void
+test_import_pkcs8_encrypted_der (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autofree char *key = NULL;
+	g_autofree char *chain = NULL;
+	g_autofree char *password = NULL;
+
+	id_start (&id);
+	cert = device_cert (&id, NULL);
+	key = write_key (&id, cert, KEY_PKCS8_ENCRYPTED_DER, "key.der");
+	chain = write_chain (&id, cert, "chain.pem");
+	check_password_cases (&id, key, chain);
+	password = write_text (&id, "password.txt", PASSWORD);
+	import_and_deliver (&id, key, chain, password);
+}
+
+static void
+test_import_sec1 (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autofree char *key = NULL;
+	g_autofree char *chain = NULL;
+	g_autofree char *text = NULL;
+
+	id_start (&id);
+	cert = device_cert (&id, "ec-p384");
+	key = write_key (&id, cert, KEY_TRADITIONAL, "key.pem");
+	g_assert_true (g_file_get_contents (key, &text, NULL, NULL));
+	g_assert_nonnull (strstr (text, "-----BEGIN EC PRIVATE KEY-----"));
+	chain = write_chain (&id, cert, "chain.pem");
+	import_and_deliver (&id, key, chain, NULL);
+}
+
+static void
+test_import_pkcs1 (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autofree char *key = NULL;
+	g_autofree char *chain = NULL;
+	g_autofree char *text = NULL;
+	g_autoptr(TetherDBusIdentity1) identity = NULL;
+
+	id_start (&id);
+	cert = device_cert (&id, "rsa-2048");
+	key = write_key (&id, cert, KEY_TRADITIONAL, "key.pem");
+	g_assert_true (g_file_get_contents (key, &text, NULL, NULL));
+	g_assert_nonnull (strstr (text, "-----BEGIN RSA PRIVATE KEY-----"));
+	chain = write_chain (&id, cert, "chain.pem");
+	import_and_deliver (&id, key, chain, NULL);
+	identity = get_identity (&id, "device");
+	g_assert_cmpstr (tether_dbus_identity1_get_key_type (identity), ==, "rsa-2048");
+}
+
+static void
+test_import_pkcs12 (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) ca = NULL;
+	g_autoptr(TetherTestCert) sub = NULL;
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autofree char *bundle = NULL;
+	g_autofree char *wrong = NULL;
+	g_autofree char *empty = NULL;
+	g_autoptr(TetherTestCtlResult) result = NULL;
+	g_autoptr(GBytes) password = g_bytes_new_static (PASSWORD "\n", strlen (PASSWORD) + 1);
+	g_autoptr(TetherDBusIdentity1) identity = NULL;
+	g_autofree char *stored_key = NULL;
+	g_autofree char *stored_chain = NULL;
+
+	id_start (&id);
+
+	/* a leaf from an intermediate: the bundle brings the whole chain */
+	ca = device_ca (&id);
+	sub = make_cert (TETHER_TEST_CERT_CA, "Tether Test Device Sub CA", ca, 0, 0, NULL);
+	cert = make_cert (TETHER_TEST_CERT_CLIENT, DEVICE_CN, sub, 0, 0, NULL);
+	bundle = write_pkcs12 (&id, cert, PASSWORD, "device.p12");
+	wrong = write_text (&id, "wrong.txt", "guess\n");
+	empty = write_text (&id, "empty.txt", "\n");
+
+	result = tether_test_env_ctl (id.env, NULL, "identity", "import", bundle, NULL);
+	assert_refused (result, "none was given");
+	g_clear_pointer (&result, tether_test_ctl_result_free);
+	result = tether_test_env_ctl (id.env, NULL, "identity", "import", "--password-file", wrong,
+	                              bundle, NULL);
+	assert_refused (result, "does not open");
+	g_clear_pointer (&result, tether_test_ctl_result_free);
+	result = tether_test_env_ctl (id.env, NULL, "identity", "import", "--password-file", empty,
+	                              bundle, NULL);
+	assert_refused (result, "empty");
+	g_clear_pointer (&result, tether_test_ctl_result_free);
+
+	/* the password from standard input */
+	result = tether_test_env_ctl (id.env, password, "identity", "import", "--password-file",
+	                              "-", bundle, NULL);
+	assert_ok (result);
+	stored_key = state_file (&id, "device", "active/key.pem");
+	stored_chain = state_file (&id, "device", "active/chain.pem");
+	assert_private_file (stored_key);
+	assert_private_file (stored_chain);
+	g_assert_false (tree_contains (tether_test_env_get_state_dir (id.env), PASSWORD));
+	identity = get_identity (&id, "device");
+	g_assert_cmpuint (tether_dbus_identity1_get_chain_length (identity), ==, 2);
+	add_connection (&id, "device");
+	tether_test_env_wait_state (id.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	assert_telemetry (&id, "{\"p12\":1}");
+}
+
+/* a chain for another key, and a password on the command line, are refused */
+static void
+test_import_foreign_key (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autoptr(TetherTestCert) other = NULL;
+	g_autofree char *key = NULL;
+	g_autofree char *chain = NULL;
+	g_autoptr(TetherTestCtlResult) result = NULL;
+	g_autoptr(TetherTestCtlResult) on_line = NULL;
+	g_autoptr(TetherTestCtlResult) list = NULL;
+
+	id_start (&id);
+	cert = device_cert (&id, NULL);
+	other = device_cert (&id, NULL);
+	key = write_key (&id, cert, KEY_PKCS8, "key.pem");
+	chain = write_chain (&id, other, "chain.pem");
+	result = tether_test_env_ctl (id.env, NULL, "identity", "import", "--identity", "spare",
+	                              key, chain, NULL);
+	assert_refused (result, "no certificate in the chain is for the imported key");
+
+	/* nothing was made for the refused import */
+	list = tether_test_env_ctl (id.env, NULL, "identity", "list", NULL);
+	assert_ok (list);
+	g_assert_null (strstr (list->out, "spare"));
+
+	on_line = tether_test_env_ctl (id.env, NULL, "identity", "import", "--password", PASSWORD,
+	                               key, chain, NULL);
+	g_assert_cmpint (on_line->status, ==, 2);
+}
+
+/* ---- certificate checks on install ---- */
+
+/* a request from the device identity, signed by @issuer as the test asks */
+static char *
+request (Id *id)
+{
+	g_autofree char *csr = tether_test_env_path (id->env, "device.csr");
+
+	if (!g_file_test (csr, G_FILE_TEST_EXISTS))
+		tether_test_env_ctl_ok (id->env, "identity", "request", "--common-name", DEVICE_CN,
+		                        "--out", csr, NULL);
+	return g_steal_pointer (&csr);
+}
+
+static TetherTestCert *
+sign_request (Id *id, TetherTestCert *issuer, gint64 not_before, gint64 not_after)
+{
+	g_autofree char *csr_path = request (id);
+	g_autofree char *csr = NULL;
+	g_autoptr(GError) error = NULL;
+	TetherTestCert *cert;
+
+	g_assert_true (g_file_get_contents (csr_path, &csr, NULL, NULL));
+	cert = tether_test_cert_sign_csr (issuer, csr, not_before, not_after, &error);
+	g_assert_no_error (error);
+	return cert;
+}
+
+static TetherTestCtlResult *
+install_text (Id *id, const char *pem)
+{
+	g_autofree char *path = write_text (id, "install.pem", pem);
+
+	return tether_test_env_ctl (id->env, NULL, "identity", "install", path, NULL);
+}
+
+static void
+test_install_foreign_key (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) other = NULL;
+	g_autofree char *pem = NULL;
+	g_autoptr(TetherTestCtlResult) result = NULL;
+
+	id_start (&id);
+	g_free (request (&id));
+	other = device_cert (&id, NULL);
+	pem = tether_test_cert_get_chain_pem (other);
+	result = install_text (&id, pem);
+	assert_refused (result, "public key differs");
+}
+
+static void
+test_install_expired (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) ca = NULL;
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autofree char *pem = NULL;
+	g_autoptr(TetherTestCtlResult) result = NULL;
+	gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+	id_start (&id);
+	ca = device_ca (&id);
+	cert = sign_request (&id, ca, now - 10 * TETHER_TEST_DAY, now - TETHER_TEST_DAY);
+	pem = tether_test_cert_get_chain_pem (cert);
+	result = install_text (&id, pem);
+	assert_refused (result, "expired on");
+}
+
+/* a CA certificate for the device key, issued by the device CA */
+static void
+test_install_ca_leaf (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) ca = NULL;
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autofree char *stored = NULL;
+	g_autofree char *pem = NULL;
+	g_autoptr(TetherTestCtlResult) result = NULL;
+
+	id_start (&id);
+
+	/* an identity imported with a CA certificate for its key */
+	ca = device_ca (&id);
+	cert = make_cert (TETHER_TEST_CERT_CA, DEVICE_CN, ca, 0, 0, NULL);
+	stored = write_key (&id, cert, KEY_PKCS8, "key.pem");
+	pem = write_chain (&id, cert, "chain.pem");
+	result = tether_test_env_ctl (id.env, NULL, "identity", "import", stored, pem, NULL);
+	assert_refused (result, "CA certificate");
+}
+
+static void
+test_install_server_eku (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) ca = NULL;
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autofree char *key = NULL;
+	g_autofree char *chain = NULL;
+	g_autoptr(TetherTestCtlResult) result = NULL;
+
+	id_start (&id);
+	ca = device_ca (&id);
+	cert = make_cert (TETHER_TEST_CERT_SERVER, DEVICE_CN, ca, 0, 0, NULL);
+	key = write_key (&id, cert, KEY_PKCS8, "key.pem");
+	chain = write_chain (&id, cert, "chain.pem");
+	result = tether_test_env_ctl (id.env, NULL, "identity", "import", key, chain, NULL);
+	assert_refused (result, "TLS server authentication");
+	g_assert_nonnull (strstr (result->err, "not for TLS client authentication"));
+}
+
+/* intermediate first, leaf last: put in order, reported, and the broker accepts the chain */
+static void
+test_install_reversed_chain (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) ca = NULL;
+	g_autoptr(TetherTestCert) sub = NULL;
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autofree char *leaf_pem = NULL;
+	g_autofree char *sub_pem = NULL;
+	g_autofree char *reversed = NULL;
+	g_autofree char *stored = NULL;
+	g_autofree char *stored_path = NULL;
+	g_autoptr(TetherTestCtlResult) result = NULL;
+
+	id_start (&id);
+	ca = device_ca (&id);
+	sub = make_cert (TETHER_TEST_CERT_CA, "Tether Test Device Sub CA", ca, 0, 0, NULL);
+	cert = sign_request (&id, sub, 0, 0);
+	leaf_pem = tether_test_cert_get_pem (cert);
+	sub_pem = tether_test_cert_get_pem (sub);
+	reversed = g_strconcat (sub_pem, leaf_pem, NULL);
+	result = install_text (&id, reversed);
+	assert_ok (result);
+	g_assert_nonnull (strstr (result->err, "not in order"));
+
+	stored_path = state_file (&id, "device", "active/chain.pem");
+	g_assert_true (g_file_get_contents (stored_path, &stored, NULL, NULL));
+	g_assert_true (g_str_has_prefix (stored, leaf_pem));
+	add_connection (&id, "device");
+	tether_test_env_wait_state (id.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	assert_telemetry (&id, "{\"reordered\":1}");
+}
+
+/* a leaf from an intermediate without the intermediate: warned */
+static void
+test_install_leaf_only (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) ca = NULL;
+	g_autoptr(TetherTestCert) sub = NULL;
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autofree char *leaf_pem = NULL;
+	g_autoptr(TetherTestCtlResult) result = NULL;
+	g_autoptr(TetherTestCtlResult) direct = NULL;
+	g_autoptr(TetherTestCert) from_root = NULL;
+	g_autofree char *root_leaf_pem = NULL;
+	const char *root_path = NULL;
+
+	id_start (&id);
+	ca = device_ca (&id);
+	sub = make_cert (TETHER_TEST_CERT_CA, "Tether Test Device Sub CA", ca, 0, 0, NULL);
+	cert = sign_request (&id, sub, 0, 0);
+	leaf_pem = tether_test_cert_get_pem (cert);
+	result = install_text (&id, leaf_pem);
+	assert_ok (result);
+	g_assert_nonnull (strstr (result->err, "holds only the device certificate"));
+	g_assert_nonnull (strstr (result->err, "Tether Test Device Sub CA"));
+
+	/* issued by a root the daemon knows (an anchor): no warning */
+	root_path = tether_test_env_get_pki (id.env)->device_ca_cert;
+	tether_test_env_ctl_ok (id.env, "anchor", "add", "device-ca", root_path, NULL);
+	from_root = sign_request (&id, ca, 0, 0);
+	root_leaf_pem = tether_test_cert_get_pem (from_root);
+	direct = install_text (&id, root_leaf_pem);
+	assert_ok (direct);
+	g_assert_null (strstr (direct->err, "holds only the device certificate"));
+}
+
+/* a leaf valid only from tomorrow, and one close to its end: installed, with warnings */
+static void
+test_install_warnings (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) ca = NULL;
+	g_autoptr(TetherTestCert) future = NULL;
+	g_autoptr(TetherTestCert) ending = NULL;
+	g_autofree char *future_pem = NULL;
+	g_autofree char *ending_pem = NULL;
+	g_autoptr(TetherTestCtlResult) first = NULL;
+	g_autoptr(TetherTestCtlResult) second = NULL;
+	gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+	id_start (&id);
+	ca = device_ca (&id);
+	future = sign_request (&id, ca, now + TETHER_TEST_DAY, now + 30 * TETHER_TEST_DAY);
+	future_pem = tether_test_cert_get_chain_pem (future);
+	first = install_text (&id, future_pem);
+	assert_ok (first);
+	g_assert_nonnull (strstr (first->err, "check the device's clock"));
+
+	ending = sign_request (&id, ca, now - 29 * TETHER_TEST_DAY, now + TETHER_TEST_DAY);
+	ending_pem = tether_test_cert_get_chain_pem (ending);
+	second = install_text (&id, ending_pem);
+	assert_ok (second);
+	g_assert_nonnull (strstr (second->err, "renewal is due"));
+}
+
+/* ---- CSR options ---- */
+
+static void
+test_request_options (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autofree char *csr_path = NULL;
+	g_autofree char *csr = NULL;
+	g_auto(gnutls_x509_crq_t) crq = NULL;
+	gnutls_datum_t datum;
+	char name[256];
+	size_t size;
+	unsigned int type = 0;
+	unsigned int usage = 0;
+	int rc;
+
+	id_start (&id);
+	csr_path = tether_test_env_path (id.env, "sans.csr");
+	tether_test_env_ctl_ok (id.env, "identity", "request", "--identity", "sans",
+	                        "--common-name", DEVICE_CN, "--organization", "Tether Tests",
+	                        "--organizational-unit", "Lab", "--country", "de", "--key-type",
+	                        "ec-p384", "--dns-name", "device.example", "--uri",
+	                        "urn:example:device:1", "--out", csr_path, NULL);
+	g_assert_true (g_file_get_contents (csr_path, &csr, NULL, NULL));
+	datum.data = (unsigned char *) csr;
+	datum.size = strlen (csr);
+	g_assert_cmpint (gnutls_x509_crq_init (&crq), ==, 0);
+	g_assert_cmpint (gnutls_x509_crq_import (crq, &datum, GNUTLS_X509_FMT_PEM), ==, 0);
+
+	size = sizeof (name);
+	rc = gnutls_x509_crq_get_subject_alt_name (crq, 0, name, &size, &type, NULL);
+	g_assert_cmpint (rc, ==, GNUTLS_SAN_DNSNAME);
+	g_assert_cmpstr (name, ==, "device.example");
+	size = sizeof (name);
+	rc = gnutls_x509_crq_get_subject_alt_name (crq, 1, name, &size, &type, NULL);
+	g_assert_cmpint (rc, ==, GNUTLS_SAN_URI);
+	g_assert_cmpstr (name, ==, "urn:example:device:1");
+	size = sizeof (name);
+	g_assert_cmpint (gnutls_x509_crq_get_dn_by_oid (crq, GNUTLS_OID_X520_COUNTRY_NAME, 0, 0,
+	                                                name, &size),
+	                 ==, 0);
+	g_assert_cmpstr (name, ==, "DE");
+	size = sizeof (name);
+	g_assert_cmpint (gnutls_x509_crq_get_key_purpose_oid (crq, 0, name, &size, NULL), ==, 0);
+	g_assert_cmpstr (name, ==, GNUTLS_KP_TLS_WWW_CLIENT);
+	g_assert_cmpint (gnutls_x509_crq_get_key_usage (crq, &usage, NULL), ==, 0);
+	g_assert_true (usage & GNUTLS_KEY_DIGITAL_SIGNATURE);
+}
+
+/* ---- removal ---- */
+
+static void
+test_remove (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCtlResult) in_use = NULL;
+	g_autoptr(TetherTestCtlResult) list = NULL;
+	g_autoptr(TetherTestCtlResult) missing = NULL;
+	g_autofree char *dir = NULL;
+
+	id_start (&id);
+	tether_test_env_ctl_ok (id.env, "identity", "request", "--identity", "spare",
+	                        "--common-name", DEVICE_CN, NULL);
+	add_connection (&id, "spare");
+	dir = g_build_filename (tether_test_env_get_state_dir (id.env), "identities", "spare",
+	                        NULL);
+	g_assert_true (g_file_test (dir, G_FILE_TEST_IS_DIR));
+
+	in_use = tether_test_env_ctl (id.env, NULL, "identity", "remove", "spare", NULL);
+	assert_refused (in_use, "used by connection 'tb'");
+	g_assert_true (g_file_test (dir, G_FILE_TEST_IS_DIR));
+
+	tether_test_env_ctl_ok (id.env, "connection", "remove", CONNECTION, NULL);
+	tether_test_env_ctl_ok (id.env, "identity", "remove", "spare", NULL);
+	g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
+	list = tether_test_env_ctl (id.env, NULL, "identity", "list", NULL);
+	assert_ok (list);
+	g_assert_null (strstr (list->out, "spare"));
+	missing = tether_test_env_ctl (id.env, NULL, "identity", "remove", "spare", NULL);
+	assert_refused (missing, "there is no identity 'spare'");
+
+	/* still gone after a restart: the settings' list says so */
+	tether_test_env_restart_daemon (id.env);
+	g_clear_pointer (&list, tether_test_ctl_result_free);
+	list = tether_test_env_ctl (id.env, NULL, "identity", "list", NULL);
+	g_assert_null (strstr (list->out, "spare"));
+}
+
+/* ---- manual renewal ---- */
+
+typedef struct {
+	guint started;
+	guint finished;
+	gboolean ok;
+	char *message;
+} RenewalSignals;
+
+static void
+renewal_started_cb (TetherDBusIdentity1 *identity, RenewalSignals *signals)
+{
+	signals->started++;
+}
+
+static void
+renewal_finished_cb (TetherDBusIdentity1 *identity, gboolean ok, const char *message,
+                     RenewalSignals *signals)
+{
+	signals->finished++;
+	signals->ok = ok;
+	g_free (signals->message);
+	signals->message = g_strdup (message);
+}
+
+static gboolean
+renewal_done (gpointer user_data)
+{
+	RenewalSignals *signals = user_data;
+
+	return signals->finished > 0;
+}
+
+static void
+watch_renewal (TetherDBusIdentity1 *identity, RenewalSignals *signals)
+{
+	g_signal_connect (identity, "renewal-started", G_CALLBACK (renewal_started_cb), signals);
+	g_signal_connect (identity, "renewal-finished", G_CALLBACK (renewal_finished_cb), signals);
+}
+
+static void
+wait_renewal (Id *id, RenewalSignals *signals, guint timeout_ms)
+{
+	if (!tether_test_wait_until (renewal_done, signals, timeout_ms)) {
+		g_autofree char *log = NULL;
+
+		g_file_get_contents (tether_test_env_get_daemon_log (id->env), &log, NULL, NULL);
+		g_printerr ("# tetherd log:\n%s\n", log != NULL ? log : "");
+		g_error ("no RenewalFinished within %u ms", timeout_ms);
+	}
+}
+
+/* the device connected with a certificate from the device CA */
+static void
+connect_device (Id *id)
+{
+	g_autoptr(TetherTestCert) ca = device_ca (id);
+	g_autoptr(TetherTestCert) cert = sign_request (id, ca, 0, 0);
+	g_autofree char *pem = tether_test_cert_get_chain_pem (cert);
+	g_autoptr(TetherTestCtlResult) result = install_text (id, pem);
+
+	assert_ok (result);
+	add_connection (id, "device");
+	tether_test_env_wait_state (id->env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+}
+
+static char *
+renew_request (Id *id)
+{
+	g_autofree char *csr_path = tether_test_env_path (id->env, "renew.csr");
+	g_autofree char *csr = NULL;
+
+	tether_test_env_ctl_ok (id->env, "identity", "request", "--renew", "--out", csr_path, NULL);
+	g_assert_true (g_file_get_contents (csr_path, &csr, NULL, NULL));
+	return g_steal_pointer (&csr);
+}
+
+/* renew; the pending pair goes on trial, works, becomes the active one; nothing is lost */
+static void
+test_renew_manual (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherDBusIdentity1) identity = NULL;
+	g_autoptr(TetherTestCert) ca = NULL;
+	g_autoptr(TetherTestCert) renewed = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *csr = NULL;
+	g_autofree char *old_serial = NULL;
+	g_autofree char *pem = NULL;
+	g_autofree char *old_key = NULL;
+	g_autofree char *new_key = NULL;
+	g_autofree char *key_path = NULL;
+	g_autofree char *pending_dir = NULL;
+	g_autoptr(TetherTestCtlResult) show = NULL;
+	g_autoptr(TetherTestCtlResult) result = NULL;
+	RenewalSignals signals = { 0 };
+
+	id_start (&id);
+	connect_device (&id);
+	identity = get_identity (&id, "device");
+	watch_renewal (identity, &signals);
+	old_serial = g_strdup (tether_dbus_identity1_get_serial (identity));
+	key_path = state_file (&id, "device", "active/key.pem");
+	g_assert_true (g_file_get_contents (key_path, &old_key, NULL, NULL));
+
+	/* a new key beside the active one; the connection stays up on the old pair */
+	csr = renew_request (&id);
+	pending_dir = state_file (&id, "device", "pending");
+	g_assert_true (g_file_test (pending_dir, G_FILE_TEST_IS_DIR));
+	g_assert_cmpstr (tether_dbus_connection1_get_state (
+	                         tether_test_env_get_connection (id.env, CONNECTION)),
+	                 ==, "connected");
+	show = tether_test_env_ctl (id.env, NULL, "identity", "show", NULL);
+	g_assert_nonnull (strstr (show->out, "pending-key: yes"));
+
+	/* its certificate: on trial, promoted when the connection succeeds with it */
+	ca = device_ca (&id);
+	renewed = tether_test_cert_sign_csr (ca, csr, 0, 0, &error);
+	g_assert_no_error (error);
+	pem = tether_test_cert_get_chain_pem (renewed);
+	result = install_text (&id, pem);
+	assert_ok (result);
+	tether_test_env_ctl_ok (id.env, "publish", "--connection", CONNECTION, "--kind",
+	                        "telemetry", "{\"during\":\"switch\"}", NULL);
+	wait_renewal (&id, &signals, TETHER_TEST_TIMEOUT_MS);
+	g_assert_true (signals.ok);
+	g_assert_cmpuint (signals.started, ==, 1);
+	g_assert_nonnull (strstr (signals.message, "now the active one"));
+
+	g_assert_true (tether_test_wait_property (G_DBUS_PROXY (identity), "Pending",
+	                                          g_variant_new_boolean (FALSE),
+	                                          TETHER_TEST_TIMEOUT_MS));
+	g_assert_true (tether_test_wait_property (G_DBUS_PROXY (identity), "State",
+	                                          g_variant_new_string ("ready"),
+	                                          TETHER_TEST_TIMEOUT_MS));
+	g_assert_cmpstr (tether_dbus_identity1_get_serial (identity), !=, old_serial);
+	g_assert_true (g_file_get_contents (key_path, &new_key, NULL, NULL));
+	g_assert_cmpstr (new_key, !=, old_key);
+	g_assert_false (g_file_test (pending_dir, G_FILE_TEST_EXISTS));
+
+	/* the message sent during the switch arrived; the new pair delivers */
+	wait_payload (&id, "{\"during\":\"switch\"}");
+	tether_test_env_wait_state (id.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	assert_telemetry (&id, "{\"after\":\"renewal\"}");
+
+	/* and again after a restart, from the files alone */
+	tether_test_env_restart_daemon (id.env);
+	tether_test_env_wait_state (id.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	assert_telemetry (&id, "{\"after\":\"restart\"}");
+	g_free (signals.message);
+}
+
+/* a renewed certificate the broker refuses: rolled back, the old pair still connects */
+static void
+test_renew_rejected (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherDBusIdentity1) identity = NULL;
+	g_autoptr(TetherTestCert) rogue = NULL;
+	g_autoptr(TetherTestCert) renewed = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *csr = NULL;
+	g_autofree char *old_serial = NULL;
+	g_autofree char *pem = NULL;
+	g_autoptr(TetherTestCtlResult) result = NULL;
+	g_autoptr(TetherTestCtlResult) show = NULL;
+	RenewalSignals signals = { 0 };
+
+	id_start (&id);
+	connect_device (&id);
+	identity = get_identity (&id, "device");
+	watch_renewal (identity, &signals);
+	old_serial = g_strdup (tether_dbus_identity1_get_serial (identity));
+
+	/* signed by a CA the broker does not know */
+	csr = renew_request (&id);
+	rogue = make_cert (TETHER_TEST_CERT_CA, "Rogue CA", NULL, 0, 0, NULL);
+	renewed = tether_test_cert_sign_csr (rogue, csr, 0, 0, &error);
+	g_assert_no_error (error);
+	pem = tether_test_cert_get_chain_pem (renewed);
+	result = install_text (&id, pem);
+	assert_ok (result);
+	tether_test_env_ctl_ok (id.env, "publish", "--connection", CONNECTION, "--kind",
+	                        "telemetry", "{\"during\":\"rollback\"}", NULL);
+	wait_renewal (&id, &signals, 3 * TETHER_TEST_TIMEOUT_MS);
+	g_assert_false (signals.ok);
+	g_assert_nonnull (strstr (signals.message, "stays in use"));
+
+	g_assert_false (tether_dbus_identity1_get_pending (identity));
+	g_assert_cmpstr (tether_dbus_identity1_get_serial (identity), ==, old_serial);
+	tether_test_env_wait_state (id.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	wait_payload (&id, "{\"during\":\"rollback\"}");
+	assert_telemetry (&id, "{\"old\":\"pair\"}");
+	show = tether_test_env_ctl (id.env, NULL, "identity", "show", NULL);
+	g_assert_nonnull (strstr (show->out, "last-result: failed"));
+
+	/* a reconnect later still uses the old pair */
+	tether_test_env_restart_daemon (id.env);
+	tether_test_env_wait_state (id.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	assert_telemetry (&id, "{\"old\":\"after restart\"}");
+	g_free (signals.message);
+}
+
+/* no connection uses the identity: the renewed pair becomes the active one at once */
+static void
+test_renew_unused (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) ca = NULL;
+	g_autoptr(TetherTestCert) first = NULL;
+	g_autoptr(TetherTestCert) renewed = NULL;
+	g_autoptr(TetherDBusIdentity1) identity = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *pem = NULL;
+	g_autofree char *csr = NULL;
+	g_autoptr(TetherTestCtlResult) result = NULL;
+	g_autoptr(TetherTestCtlResult) refused = NULL;
+	RenewalSignals signals = { 0 };
+
+	id_start (&id);
+	refused = tether_test_env_ctl (id.env, NULL, "identity", "request", "--renew", NULL);
+	assert_refused (refused, "no certificate to renew");
+
+	ca = device_ca (&id);
+	first = sign_request (&id, ca, 0, 0);
+	pem = tether_test_cert_get_chain_pem (first);
+	result = install_text (&id, pem);
+	assert_ok (result);
+	identity = get_identity (&id, "device");
+	watch_renewal (identity, &signals);
+
+	csr = renew_request (&id);
+	renewed = tether_test_cert_sign_csr (ca, csr, 0, 0, &error);
+	g_assert_no_error (error);
+	g_clear_pointer (&pem, g_free);
+	pem = tether_test_cert_get_chain_pem (renewed);
+	g_clear_pointer (&result, tether_test_ctl_result_free);
+	result = install_text (&id, pem);
+	assert_ok (result);
+	wait_renewal (&id, &signals, TETHER_TEST_TIMEOUT_MS);
+	g_assert_true (signals.ok);
+	g_assert_false (tether_dbus_identity1_get_pending (identity));
+	g_free (signals.message);
+}
+
+int
+main (int argc, char **argv)
+{
+	tether_test_init (&argc, &argv);
+
+	tether_test_add ("/identity/import/pkcs8-plain", test_import_pkcs8_plain);
+	tether_test_add ("/identity/import/pkcs8-der", test_import_pkcs8_der);
+	tether_test_add ("/identity/import/pkcs8-encrypted", test_import_pkcs8_encrypted);
+	tether_test_add ("/identity/import/pkcs8-encrypted-der", test_import_pkcs8_encrypted_der);
+	tether_test_add ("/identity/import/sec1", test_import_sec1);
+	tether_test_add ("/identity/import/pkcs1", test_import_pkcs1);
+	tether_test_add ("/identity/import/pkcs12", test_import_pkcs12);
+	tether_test_add ("/identity/import/foreign-key", test_import_foreign_key);
+	tether_test_add ("/identity/install/foreign-key", test_install_foreign_key);
+	tether_test_add ("/identity/install/expired", test_install_expired);
+	tether_test_add ("/identity/install/ca-leaf", test_install_ca_leaf);
+	tether_test_add ("/identity/install/server-eku", test_install_server_eku);
+	tether_test_add ("/identity/install/reversed-chain", test_install_reversed_chain);
+	tether_test_add ("/identity/install/leaf-only", test_install_leaf_only);
+	tether_test_add ("/identity/install/warnings", test_install_warnings);
+	tether_test_add ("/identity/request/options", test_request_options);
+	tether_test_add ("/identity/remove", test_remove);
+	tether_test_add ("/identity/renew/manual", test_renew_manual);
+	tether_test_add ("/identity/renew/rejected", test_renew_rejected);
+	tether_test_add ("/identity/renew/unused", test_renew_unused);
+	return g_test_run ();
+}
