@@ -1,4 +1,4 @@
-/* tetherctl connection add|modify|enable|disable|list|show|remove|purge
+/* tetherctl connection add|modify|enable|disable|list|show|remove|purge|reprovision
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -543,6 +543,30 @@ connection_purge (TetherctlContext *ctx, char **args, GError **error)
 	                                                TETHERCTL_TIMEOUT, NULL, error);
 }
 
+static gboolean
+connection_reprovision (TetherctlContext *ctx, char **args, GError **error)
+{
+	/* clang-format off */
+	const TetherctlUsage usage = {
+		.parameters = N_("ID"),
+		.summary = N_("Forget what provisioning learnt for a connection (such as the hub "
+		              "that Azure DPS assigned) and provision it again."),
+		.min_args = 1,
+		.max_args = 1,
+	};
+	/* clang-format on */
+	g_auto(GStrv) positional = tetherctl_parse_command (ctx, &usage, args, error);
+	g_autoptr(TetherDBusConnection1) connection = NULL;
+
+	if (positional == NULL)
+		return FALSE;
+	connection = tetherctl_get_connection (ctx, positional[0], error);
+	if (connection == NULL)
+		return FALSE;
+	return tether_dbus_connection1_call_reprovision_sync (connection, TETHERCTL_CALL_FLAGS,
+	                                                      TETHERCTL_TIMEOUT, NULL, error);
+}
+
 /* clang-format off */
 const TetherctlCommand tetherctl_connection_commands[] = {
 	{ "add", N_("Add a connection"), connection_add },
@@ -553,6 +577,7 @@ const TetherctlCommand tetherctl_connection_commands[] = {
 	{ "show", N_("Show a connection"), connection_show },
 	{ "remove", N_("Remove a connection"), connection_remove },
 	{ "purge", N_("Drop a connection's queued messages"), connection_purge },
+	{ "reprovision", N_("Provision a connection again"), connection_reprovision },
 	{ NULL },
 };
 /* clang-format on */
