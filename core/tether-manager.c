@@ -249,7 +249,10 @@ check_connection_settings (TetherManager *self, TetherCloud *cloud, GVariant *se
 		             _("keepalive %u is out of range: use 5 to 3600 seconds"), keepalive);
 		return FALSE;
 	}
+	/* a new connection without cloud options gets none: the cloud may require some */
 	cloud_options = g_variant_lookup_value (settings, "cloud-options", G_VARIANT_TYPE_VARDICT);
+	if (cloud_options == NULL && adding)
+		cloud_options = g_variant_ref_sink (g_variant_new ("a{sv}", NULL));
 	if (cloud_options != NULL && !tether_cloud_check_options (cloud, cloud_options, error))
 		return FALSE;
 	return TRUE;
