@@ -494,7 +494,8 @@ tether_azure_iot_central_check_message (TetherCloud *cloud, TetherConnection *co
                                         TetherMessage *message, GError **error)
 {
 	const gchar *kind = tether_message_get_kind (message);
-	const gchar *component = tether_message_lookup_string (message, "component");
+	g_autofree gchar *component =
+	        g_strdup (tether_message_lookup_string (message, "component"));
 	GBytes *payload = tether_message_get_payload (message);
 	g_autoptr(GVariant) properties = lookup_properties (message);
 	g_autofree gchar *placeholder = NULL;
@@ -551,7 +552,8 @@ tether_azure_iot_central_map_message (TetherCloud *cloud, TetherConnection *conn
 {
 	ConnectionState *state = connection_state (connection);
 	const gchar *kind = tether_message_get_kind (message);
-	const gchar *component = tether_message_lookup_string (message, "component");
+	g_autofree gchar *component =
+	        g_strdup (tether_message_lookup_string (message, "component"));
 	GBytes *payload = tether_message_get_payload (message);
 	g_autoptr(GVariant) properties = lookup_properties (message);
 	g_autofree gchar *topic = NULL;
