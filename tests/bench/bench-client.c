@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define TETHER_BUS_NAME         "org.tether.Tether1"
@@ -78,6 +79,8 @@ typedef struct {
 	Memory peak;
 	gdouble cpu_start_ms;
 	gdouble cpu_end_ms;
+	gdouble own_cpu_start_ms;
+	guint64 properties_changed;
 
 	gboolean connected;
 } Client;
@@ -147,6 +150,16 @@ read_cpu_ms (guint32 pid)
 	return (gdouble) (g_ascii_strtoull (fields[11], NULL, 10) +
 	                  g_ascii_strtoull (fields[12], NULL, 10)) *
 	       1000.0 / (gdouble) ticks;
+}
+
+static gdouble
+own_cpu_ms (void)
+{
+	struct rusage usage;
+
+	getrusage (RUSAGE_SELF, &usage);
+	return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000.0 +
+	       (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1000.0;
 }
 
 static gboolean
@@ -263,6 +276,7 @@ properties_changed_cb (GDBusConnection *bus, const gchar *sender, const gchar *p
 	const gchar *state = NULL;
 
 	g_variant_get (parameters, "(&s@a{sv}@as)", NULL, &changed, NULL);
+	client->properties_changed++;
 	if (g_variant_lookup (changed, "Delivered", "t", &client->delivered)) {
 		if (client->delivered >= client->delivered_base + (guint64) opt_count &&
 		    client->delivered_us == 0)
@@ -402,6 +416,7 @@ run_call (Client *client, GError **error)
 	}
 	sample_cb (client);
 	client->cpu_start_ms = read_cpu_ms (client->pid);
+	client->own_cpu_start_ms = own_cpu_ms ();
 
 	/* a window of calls in flight, each answer sends the next */
 	sample_id = g_timeout_add (BENCH_SAMPLE_MS, sample_cb, client);
@@ -430,11 +445,12 @@ run_call (Client *client, GError **error)
 	         ", \"latency_p99_us\": %" G_GINT64_FORMAT ", \"cpu_ms\": %.1f"
 	         ", \"pid\": %u, \"rss_peak_kb\": %" G_GUINT64_FORMAT
 	         ", \"pss_peak_kb\": %" G_GUINT64_FORMAT ", \"anon_peak_kb\": %" G_GUINT64_FORMAT
-	         "}\n",
+	         ", \"client_cpu_ms\": %.1f, \"properties_changed\": %" G_GUINT64_FORMAT "}\n",
 	         client->start_us, client->replied_us, client->delivered_us, opt_count,
 	         client->n_calls, percentile (client->latencies, 0.5),
 	         percentile (client->latencies, 0.99), client->cpu_end_ms - client->cpu_start_ms,
-	         client->pid, client->peak.rss_kb, client->peak.pss_kb, client->peak.anon_kb);
+	         client->pid, client->peak.rss_kb, client->peak.pss_kb, client->peak.anon_kb,
+	         own_cpu_ms () - client->own_cpu_start_ms, client->properties_changed);
 	return TRUE;
 }
 

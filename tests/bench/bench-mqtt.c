@@ -345,6 +345,7 @@ run_subscribe (Bench *bench, GError **error)
 {
 	MQTTAsync client = NULL;
 	MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+	gdouble cpu_start;
 	gboolean ok;
 	gint rc;
 
@@ -371,13 +372,14 @@ run_subscribe (Bench *bench, GError **error)
 	}
 	g_print ("ready\n");
 	fflush (stdout);
+	cpu_start = cpu_ms_self ();
 
 	g_mutex_lock (&bench->lock);
 	ok = wait_locked (bench, all_received,
 	                  g_get_monotonic_time () + (gint64) opt_timeout * G_USEC_PER_SEC);
 	g_print ("{\"first_us\": %" G_GINT64_FORMAT ", \"last_us\": %" G_GINT64_FORMAT
-	         ", \"count\": %" G_GUINT64_FORMAT "}\n",
-	         bench->first_us, bench->last_us, bench->received);
+	         ", \"count\": %" G_GUINT64_FORMAT ", \"cpu_ms\": %.1f}\n",
+	         bench->first_us, bench->last_us, bench->received, cpu_ms_self () - cpu_start);
 	fflush (stdout);
 	if (!ok) {
 		g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,

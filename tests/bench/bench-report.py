@@ -65,6 +65,30 @@ def main():
     def cpu_per_1000(name, size):
         return median([r["cpu_ms"] * 1000 / r["count"] for r in runs_of(name, size)])
 
+    def budget(name, size):
+        """CPU ms per 1000 messages of every process on the path, medians over the rounds"""
+        parts = {}
+        for run in runs_of(name, size):
+            per = 1000 / run["count"]
+            row = {
+                "service": run["cpu_ms"] * per,
+                "dbus_client": run.get("client_cpu_ms", 0) * per,
+                "dbus_daemon": run["dbus_cpu_ms"] * per,
+                "mosquitto": run["mosquitto_cpu_ms"] * per,
+                "subscriber": run["sub"]["cpu_ms"] * per if "sub" in run else 0,
+            }
+            if name == "baseline":
+                row["dbus_client"] = row["dbus_daemon"] = 0
+            if name == "ceiling":
+                row["mosquitto"] = 0
+            for key, value in row.items():
+                parts.setdefault(key, []).append(value)
+        if not parts:
+            return None
+        result = {key: median(values) for key, values in parts.items()}
+        result["total"] = sum(result.values())
+        return result
+
     main_size = by_name["latency"][0]["size"]
     sizes = sorted({r["size"] for r in by_name.get("baseline", [])})
 
@@ -90,6 +114,9 @@ def main():
             row["publish_vs_ceiling"] = row["publish"] / row["ceiling"]
         throughput.append(row)
     main_row = next(row for row in throughput if row["size"] == main_size)
+
+    cpu_budget = {name: budget(name, main_size) for name in ("baseline", "ceiling", "publish",
+                                                              "batch")}
 
     # latency: alone (one call at a time) and under load (the window full)
     alone = by_name["latency"][0]
@@ -161,6 +188,7 @@ def main():
         "batch_calls_in_flight": args.batch_window,
         "main_size": main_size,
         "throughput": throughput,
+        "cpu_ms_per_1000_at_main_size": cpu_budget,
         "latency": latency,
         "memory_kb": memory,
         "million": ({"rate": rate(million), "cpu_ms_per_1000": million["cpu_ms"] / 1000}
@@ -196,6 +224,21 @@ def main():
             f"| {fmt(row['ceiling'])} | {fmt(row['publish'])} | {fmt(row['batch'])} "
             f"| {fmt(ratio_32, 2)} | {fmt(row['batch_vs_baseline'], 2)} "
             f"| {fmt(cpu['tetherd_publish'], 1)}, {fmt(cpu['tetherd_batch'], 1)} |")
+    lines.append("")
+    lines.append(f"CPU time per 1000 messages of {main_size} B, in ms, of every process on the path "
+                 "(the service is bench-mqtt for 1, bench-ceiling for 2, tetherd for 3 and 4):")
+    lines.append("")
+    lines.append("| path | service | D-Bus client | dbus-daemon | mosquitto | subscriber | total |")
+    lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    labels = {"baseline": "1 baseline", "ceiling": "2 D-Bus ceiling", "publish": "3 Publish",
+              "batch": "4 PublishBatch"}
+    for name, label in labels.items():
+        row = cpu_budget[name]
+        if row is None:
+            continue
+        lines.append(f"| {label} | {row['service']:.0f} | {row['dbus_client']:.0f} "
+                     f"| {row['dbus_daemon']:.0f} | {row['mosquitto']:.0f} "
+                     f"| {row['subscriber']:.0f} | {row['total']:.0f} |")
     lines.append("")
     lines.append("| measure | value | target | met |")
     lines.append("| --- | ---: | ---: | --- |")
