@@ -332,6 +332,39 @@ start_front (Aws *aws)
 }
 
 typedef struct {
+	Aws *aws;
+	const char *log_name;
+	const char *needle;
+	guint times;
+} LogWait;
+
+static gboolean
+log_says (gpointer user_data)
+{
+	LogWait *wait = user_data;
+	g_autofree char *log = read_log (wait->aws, wait->log_name);
+	guint seen = 0;
+
+	for (const char *p = strstr (log, wait->needle); p != NULL;
+	     p = strstr (p + 1, wait->needle))
+		seen++;
+	return seen >= wait->times;
+}
+
+/* waits until a helper's log says @needle @times times */
+static void
+wait_log (Aws *aws, const char *log_name, const char *needle, guint times)
+{
+	LogWait wait = { aws, log_name, needle, times };
+
+	if (!tether_test_wait_until (log_says, &wait, TETHER_TEST_TIMEOUT_MS)) {
+		g_autofree char *log = read_log (aws, log_name);
+
+		g_error ("%s did not say '%s' %u times: %s", log_name, needle, times, log);
+	}
+}
+
+typedef struct {
 	const char *path;
 } FileWait;
 
@@ -697,6 +730,12 @@ test_fleet_provisioning (void)
 	                                          g_variant_new_uint64 (2),
 	                                          TETHER_TEST_TIMEOUT_MS));
 
+	/* Reprovision: the claim once more, a new certificate for the same thing */
+	tether_test_env_ctl_ok (aws.env, "connection", "reprovision", CONNECTION, NULL);
+	wait_log (&aws, "fleet-responder.log", "registered thing-1234", 2);
+	tether_test_env_wait_state (aws.env, CONNECTION, "connected", CONNECT_TIMEOUT);
+	g_assert_cmpstr (tether_dbus_connection1_get_client_id (connection), ==, "thing-1234");
+
 	/* the claim is not used again: without it, the device still connects after a restart */
 	tether_test_env_ctl_ok (aws.env, "identity", "remove", "claim", NULL);
 	tether_test_env_restart_daemon (aws.env);
@@ -879,12 +918,36 @@ test_shadow_delta_and_subscriptions (void)
 	g_auto (Received) received = { 0 };
 	const char *delta = "{\"version\":7,\"timestamp\":1700000002,\"state\":{\"led\":\"on\"},"
 	                    "\"metadata\":{\"led\":{\"timestamp\":1700000002}}}";
+	const char *missed = "{\"version\":3,\"state\":{\"led\":\"on\"}}";
+	g_autoptr (GBytes) got = NULL;
 	gint64 version = 0;
 	GVariant *properties;
 
-	aws_connect (&aws, "--option", "subscriptions=cmd/" THING "/#", NULL);
+	aws_start (&aws);
+	aws_own_identity (&aws);
+	observe (&aws, SHADOW "/get");
+	aws_add_connection (&aws, tether_test_broker_get_endpoint (aws.broker), "--anchor", ANCHOR,
+	                    "--option", "subscriptions=cmd/" THING "/#", NULL);
+	tether_test_env_wait_state (aws.env, CONNECTION, "connected", CONNECT_TIMEOUT);
 	g_signal_connect (connection_proxy (&aws), "received", G_CALLBACK (on_received), &received);
 
+	/* on connecting, the device asks for its shadow: what changed while it was away */
+	got = tether_test_observer_wait (aws.observer, SHADOW "/get", TETHER_TEST_TIMEOUT_MS, NULL);
+	g_assert_nonnull (got);
+	answer (&aws, SHADOW "/get/accepted",
+	        "{\"state\":{\"desired\":{\"led\":\"on\"},\"reported\":{\"led\":\"off\"},"
+	        "\"delta\":{\"led\":\"on\"}},\"metadata\":{},\"version\":3,"
+	        "\"timestamp\":1700000001,\"clientToken\":\"tether-get\"}");
+	g_assert_true (tether_test_wait_until (has_received, &received, TETHER_TEST_TIMEOUT_MS));
+	g_assert_cmpstr (received.kind, ==, "desired-properties");
+	g_assert_cmpstr (received.topic, ==, SHADOW "/get/accepted");
+	assert_payload (received.payload, missed, strlen (missed));
+	g_assert_true (g_variant_lookup (received.details, "version", "x", &version));
+	g_assert_cmpint (version, ==, 3);
+
+	/* a change while it is connected */
+	received_clear (&received);
+	received.count = 0;
 	answer (&aws, SHADOW "/update/delta", delta);
 	g_assert_true (tether_test_wait_until (has_received, &received, TETHER_TEST_TIMEOUT_MS));
 	g_assert_cmpstr (received.kind, ==, "desired-properties");

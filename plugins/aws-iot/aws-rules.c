@@ -385,6 +385,14 @@ aws_rules_shadow_update (GBytes *reported, guint64 id, GError **error)
 	return g_byte_array_free_to_bytes (wire);
 }
 
+GBytes *
+aws_rules_shadow_get (void)
+{
+	static const gchar get[] = "{\"clientToken\":\"" AWS_GET_CLIENT_TOKEN "\"}";
+
+	return g_bytes_new_static (get, sizeof get - 1);
+}
+
 void
 aws_incoming_free (AwsIncoming *incoming)
 {
@@ -393,6 +401,7 @@ aws_incoming_free (AwsIncoming *incoming)
 	g_free (incoming->message);
 	g_free (incoming->shadow);
 	g_free (incoming->why_ignored);
+	g_clear_pointer (&incoming->payload, g_bytes_unref);
 	g_free (incoming);
 }
 
@@ -443,6 +452,41 @@ lookup_version (JsonObject *object, AwsIncoming *incoming)
 	}
 }
 
+/* the answer to our GET: what the shadow's desired state holds that reported does not */
+static AwsIncoming *
+classify_get (AwsIncoming *incoming_in, JsonObject *document)
+{
+	g_autoptr(AwsIncoming) incoming = incoming_in;
+	g_autoptr(JsonBuilder) builder = json_builder_new ();
+	g_autoptr(JsonGenerator) generator = json_generator_new ();
+	g_autoptr(JsonNode) root = NULL;
+	JsonObject *state = json_object_get_member (document, "state") != NULL
+	                            ? json_object_get_object_member (document, "state")
+	                            : NULL;
+	JsonNode *delta = state != NULL ? json_object_get_member (state, "delta") : NULL;
+	gsize length = 0;
+	gchar *text;
+
+	if (delta == NULL || !JSON_NODE_HOLDS_OBJECT (delta))
+		return ignored ("the shadow's desired state matches its reported state");
+
+	/* the shape of an update/delta message, so applications read both alike */
+	json_builder_begin_object (builder);
+	if (incoming->has_version) {
+		json_builder_set_member_name (builder, "version");
+		json_builder_add_int_value (builder, incoming->version);
+	}
+	json_builder_set_member_name (builder, "state");
+	json_builder_add_value (builder, json_node_copy (delta));
+	json_builder_end_object (builder);
+	root = json_builder_get_root (builder);
+	json_generator_set_root (generator, root);
+	text = json_generator_to_data (generator, &length);
+	incoming->payload = g_bytes_new_take (text, length);
+	incoming->kind = AWS_INCOMING_SHADOW_DELTA;
+	return g_steal_pointer (&incoming);
+}
+
 static AwsIncoming *
 classify_shadow (const gchar *operation, gchar *shadow, GBytes *payload)
 {
@@ -463,9 +507,13 @@ classify_shadow (const gchar *operation, gchar *shadow, GBytes *payload)
 		incoming->kind = AWS_INCOMING_SHADOW_DELTA;
 		return g_steal_pointer (&incoming);
 	}
+	token = json_object_get_string_member_with_default (object, "clientToken", NULL);
+	if (g_str_equal (operation, "get/accepted") && g_strcmp0 (token, AWS_GET_CLIENT_TOKEN) == 0)
+		return classify_get (g_steal_pointer (&incoming), object);
+	if (g_str_equal (operation, "get/rejected"))
+		return ignored ("the shadow GET was rejected (a thing without a shadow yet)");
 
 	/* an answer to an update of ours, by its clientToken; others' updates are not ours */
-	token = json_object_get_string_member_with_default (object, "clientToken", NULL);
 	if (!aws_rules_parse_client_token (token, &incoming->id))
 		return ignored ("a shadow answer to an update that tether did not send");
 	if (g_str_equal (operation, "update/accepted")) {

@@ -45,6 +45,8 @@ G_BEGIN_DECLS
 
 /* the clientToken of a shadow update is this prefix and the message id */
 #define AWS_CLIENT_TOKEN_PREFIX "tether-"
+/* the clientToken of the shadow GET made on each connection */
+#define AWS_GET_CLIENT_TOKEN "tether-get"
 
 #define AWS_TOPIC_CREATE_FROM_CSR          "$aws/certificates/create-from-csr/json"
 #define AWS_TOPIC_CREATE_FROM_CSR_ACCEPTED AWS_TOPIC_CREATE_FROM_CSR "/accepted"
@@ -83,11 +85,14 @@ gboolean aws_rules_parse_client_token (const gchar *token, guint64 *id);
  */
 GBytes *aws_rules_shadow_update (GBytes *reported, guint64 id, GError **error);
 
+/* the shadow GET made on each connection: {"clientToken":"tether-get"} */
+GBytes *aws_rules_shadow_get (void);
+
 typedef enum {
 	AWS_INCOMING_IGNORED,
 	AWS_INCOMING_SHADOW_ACCEPTED, /* an update of ours was accepted */
 	AWS_INCOMING_SHADOW_REJECTED, /* an update of ours was rejected */
-	AWS_INCOMING_SHADOW_DELTA,    /* desired differs from reported */
+	AWS_INCOMING_SHADOW_DELTA,    /* desired differs from reported (payload: see below) */
 	AWS_INCOMING_MESSAGE,         /* on one of the "subscriptions" */
 } AwsIncomingKind;
 
@@ -100,6 +105,11 @@ typedef struct {
 	gint64 version;     /* the shadow's version, where AWS gives it */
 	gchar *shadow;      /* the named shadow, NULL for the classic one */
 	gchar *why_ignored; /* IGNORED: for a debug log, never holds payload */
+	/*
+	 * DELTA from the answer to our shadow GET: {"version":v,"state":<delta>},
+	 * what an update/delta message holds; NULL when the message itself is it
+	 */
+	GBytes *payload;
 } AwsIncoming;
 
 /* what a message that arrived on @topic is; never NULL */

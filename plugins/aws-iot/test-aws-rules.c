@@ -250,6 +250,41 @@ test_incoming (void)
 }
 
 static void
+test_shadow_get (void)
+{
+	g_autoptr(GBytes) get = aws_rules_shadow_get ();
+	g_autoptr(GBytes) document = bytes_from_string (
+	        "{\"state\":{\"desired\":{\"led\":\"on\"},\"reported\":{\"led\":\"off\"},"
+	        "\"delta\":{\"led\":\"on\"}},\"metadata\":{},\"version\":3,"
+	        "\"clientToken\":\"tether-get\"}");
+	g_autoptr(GBytes) in_step = bytes_from_string (
+	        "{\"state\":{\"desired\":{\"led\":\"on\"},\"reported\":{\"led\":\"on\"}},"
+	        "\"version\":4,\"clientToken\":\"tether-get\"}");
+	g_autoptr(GBytes) foreign = bytes_from_string (
+	        "{\"state\":{\"delta\":{\"led\":\"on\"}},\"version\":3,\"clientToken\":\"app\"}");
+	g_autoptr(AwsIncoming) delta = NULL;
+	g_autoptr(AwsIncoming) none = NULL;
+	g_autoptr(AwsIncoming) other = NULL;
+	const gchar *expected = "{\"version\":3,\"state\":{\"led\":\"on\"}}";
+
+	g_assert_cmpmem (g_bytes_get_data (get, NULL), g_bytes_get_size (get),
+	                 "{\"clientToken\":\"tether-get\"}", 28);
+	delta = aws_rules_classify_incoming ("t1", NULL, "$aws/things/t1/shadow/get/accepted",
+	                                     document);
+	g_assert_cmpint (delta->kind, ==, AWS_INCOMING_SHADOW_DELTA);
+	g_assert_cmpint (delta->version, ==, 3);
+	g_assert_nonnull (delta->payload);
+	g_assert_cmpmem (g_bytes_get_data (delta->payload, NULL), g_bytes_get_size (delta->payload),
+	                 expected, strlen (expected));
+	none = aws_rules_classify_incoming ("t1", NULL, "$aws/things/t1/shadow/get/accepted",
+	                                    in_step);
+	g_assert_cmpint (none->kind, ==, AWS_INCOMING_IGNORED);
+	other = aws_rules_classify_incoming ("t1", NULL, "$aws/things/t1/shadow/get/accepted",
+	                                     foreign);
+	g_assert_cmpint (other->kind, ==, AWS_INCOMING_IGNORED);
+}
+
+static void
 test_provisioning (void)
 {
 	g_auto(GStrv) topics = aws_rules_provisioning_subscriptions ("fleet");
@@ -367,6 +402,7 @@ main (int argc, char **argv)
 	g_test_add_func ("/aws-iot/rules/topics-made", test_topics_made);
 	g_test_add_func ("/aws-iot/rules/shadow-update", test_shadow_update);
 	g_test_add_func ("/aws-iot/rules/incoming", test_incoming);
+	g_test_add_func ("/aws-iot/rules/shadow-get", test_shadow_get);
 	g_test_add_func ("/aws-iot/rules/provisioning", test_provisioning);
 	g_test_add_func ("/aws-iot/rules/untrusted-hint", test_untrusted_hint);
 	g_test_add_func ("/aws-iot/rules/alpn-hint", test_alpn_hint);

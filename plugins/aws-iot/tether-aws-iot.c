@@ -253,7 +253,8 @@ prepare_own (TetherConnection *connection, AwsState *state, GKeyFile *record, GE
 	g_autofree gchar *common_name = NULL;
 	g_auto(GStrv) subscriptions = NULL;
 	gboolean clean_session = FALSE;
-	const gchar *const operations[] = { "update/accepted", "update/rejected", "update/delta" };
+	const gchar *const operations[] = { "update/accepted", "update/rejected", "update/delta",
+		                            "get/accepted", "get/rejected" };
 
 	/* the client id: the setting, the thing provisioning named, or the certificate's CN */
 	if (client_id == NULL || client_id[0] == '\0')
@@ -448,14 +449,29 @@ send_certificate_request (TetherConnection *connection, AwsState *state, GError 
 	return TRUE;
 }
 
+/* the classic shadow's desired state as it is now: what changed while the device was away */
+static void
+ask_shadow (TetherConnection *connection, AwsState *state)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *topic = aws_rules_shadow_topic (state->thing_name, NULL, "get");
+	g_autoptr(GBytes) get = aws_rules_shadow_get ();
+
+	if (!tether_connection_publish_internal (connection, topic, get, 1, &error))
+		g_debug ("connection %s: no shadow GET: %s", tether_connection_get_id (connection),
+		         error->message);
+}
+
 static void
 tether_aws_iot_connected (TetherCloud *cloud, TetherConnection *connection)
 {
 	AwsState *state = aws_state (connection);
 	g_autoptr(GError) error = NULL;
 
-	if (!state->claiming)
+	if (!state->claiming) {
+		ask_shadow (connection, state);
 		return;
+	}
 	tether_connection_set_provisioning (connection, TRUE);
 	if (!send_certificate_request (connection, state, &error)) {
 		g_prefix_error (&error, _("aws-iot: fleet provisioning: "));
@@ -770,7 +786,9 @@ tether_aws_iot_handle_incoming (TetherCloud *cloud, TetherConnection *connection
 		break;
 	case AWS_INCOMING_SHADOW_DELTA:
 		tether_connection_emit_received (connection, KIND_DESIRED_PROPERTIES, topic,
-		                                 payload, shadow_details (incoming, FALSE));
+		                                 incoming->payload != NULL ? incoming->payload
+		                                                           : payload,
+		                                 shadow_details (incoming, FALSE));
 		break;
 	case AWS_INCOMING_MESSAGE:
 		/* MQTT 3.1.1 carries no properties */
