@@ -220,7 +220,9 @@ handle_register (DpsEmulator *emulator, SoupServerMessage *message, const char *
 		               "Registration id in the body does not match the path.");
 		return;
 	}
+	/* a certificate from the enrolled CA, for this registration id */
 	if (emulator->last_client_cn == NULL ||
+	    g_object_get_data (G_OBJECT (message), "dps-emulator-untrusted") != NULL ||
 	    g_ascii_strcasecmp (emulator->last_client_cn, registration_id) != 0) {
 		respond_error (message, SOUP_STATUS_UNAUTHORIZED, 401002, "Unauthorized");
 		return;
@@ -300,14 +302,22 @@ handler (SoupServer *server, SoupServerMessage *message, const char *path, GHash
 	respond_error (message, SOUP_STATUS_METHOD_NOT_ALLOWED, 405000, "Method not allowed.");
 }
 
-/* libsoup asks about every client certificate: take those the device CA vouches for */
+/*
+ * libsoup asks about every client certificate. As DPS, take the TLS session
+ * whatever the certificate, and answer the request 401002 when the device CA
+ * does not vouch for it.
+ */
 static gboolean
 accept_certificate_cb (SoupServerMessage *message, GTlsCertificate *certificate,
                        GTlsCertificateFlags errors, gpointer user_data)
 {
 	if (errors != 0)
-		g_printerr ("# DPS emulator: refused a client certificate (flags 0x%x)\n", errors);
-	return errors == 0;
+		g_printerr ("# DPS emulator: a client certificate the device CA does not vouch for "
+		            "(flags 0x%x)\n",
+		            errors);
+	g_object_set_data (G_OBJECT (message), "dps-emulator-untrusted",
+	                   GINT_TO_POINTER (errors != 0));
+	return TRUE;
 }
 
 static void

@@ -5,9 +5,11 @@
 
 /*
  * A small emulator of Azure's Device Provisioning Service for the
- * integration tests: a libsoup HTTPS server on 127.0.0.1 that requires a
- * client certificate chained to the given CA and speaks DPS's REST API (the
- * register PUT and the operation GET). It runs on the test's main context,
+ * integration tests: a libsoup HTTPS server on 127.0.0.1 that speaks DPS's
+ * REST API (the register PUT and the operation GET) and, as DPS does for a
+ * group enrollment, registers only a device whose client certificate chains
+ * to the given CA and names the registration id as its common name (else
+ * HTTP 401, errorCode 401002). It runs on the test's main context,
  * which the harness iterates while it waits.
  *
  * What it answers depends on the ID scope in the request's path, so one

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "dps-emulator.h"
+#include "pki/tether-test-pki.h"
 
 #define DEVICE_CN        "az-device-1"
 #define CONNECTION       "az"
@@ -771,6 +772,48 @@ test_dps_failures (void)
 	}
 }
 
+/* a device certificate from a CA that is not enrolled: DPS says 401002, in plain words */
+static void
+test_dps_foreign_device_ca (void)
+{
+	g_auto(Az) az = { 0 };
+	g_autoptr(TetherTestCert) other_ca = NULL;
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *ca_cert = NULL;
+	g_autofree char *ca_key = NULL;
+	g_autofree char *csr = NULL;
+	g_autofree char *csr_pem = NULL;
+	g_autofree char *cert_path = NULL;
+	const char *text;
+
+	az_start (&az);
+	az_provision (&az);
+	tether_test_env_make_ca (az.env, "other-ca", "Tether Test Other CA");
+	ca_cert = tether_test_env_pki_file (az.env, "other-ca.pem");
+	ca_key = tether_test_env_pki_file (az.env, "other-ca.key");
+	csr = tether_test_env_path (az.env, "foreign.csr");
+	cert_path = tether_test_env_path (az.env, "foreign.pem");
+	tether_test_env_ctl_ok (az.env, "identity", "request", "--identity", "foreign",
+	                        "--common-name", DEVICE_CN, "--out", csr, NULL);
+	g_assert_true (g_file_get_contents (csr, &csr_pem, NULL, NULL));
+	other_ca = tether_test_cert_load (ca_cert, ca_key, &error);
+	g_assert_no_error (error);
+	cert = tether_test_cert_sign_csr (other_ca, csr_pem, 0, 0, &error);
+	g_assert_no_error (error);
+	tether_test_cert_write (cert, cert_path, TRUE, NULL, &error);
+	g_assert_no_error (error);
+	tether_test_env_ctl_ok (az.env, "identity", "install", "--identity", "foreign", cert_path,
+	                        NULL);
+
+	az_add_connection (&az, CONNECTION, ID_SCOPE, "--identity", "foreign", NULL);
+	tether_test_env_wait_state (az.env, CONNECTION, "failed", FAILURE_BOUND_MS);
+	text = last_error (&az, CONNECTION);
+	assert_says (text, "certificate or its CA is not accepted by DPS");
+	assert_says (text, "401002");
+	g_assert_cmpuint (dps_emulator_get_registrations (az.dps), >=, 1);
+}
+
 /* a DPS that never answers, or never assigns: a clear error within the bound */
 static void
 test_dps_no_answer (void)
@@ -961,6 +1004,7 @@ main (int argc, char **argv)
 	                 test_cache_restart_and_reprovision);
 	tether_test_add ("/azure/cache/hub-refuses", test_cache_hub_refuses);
 	tether_test_add ("/azure/dps/failures", test_dps_failures);
+	tether_test_add ("/azure/dps/foreign-device-ca", test_dps_foreign_device_ca);
 	tether_test_add ("/azure/dps/no-answer", test_dps_no_answer);
 	tether_test_add ("/azure/bad-input/registration-id", test_registration_id);
 	tether_test_add ("/azure/bad-input/messages", test_bad_messages);
