@@ -992,6 +992,42 @@ test_trust_bundled_roots (void)
 	g_assert_cmpuint (dps_emulator_get_registrations (az.dps), ==, 0);
 }
 
+/* an intermediate alone vouches for nothing, for DPS as for the hub: the trust rule */
+static void
+test_trust_intermediate_anchor (void)
+{
+	g_auto(Az) az = { 0 };
+	g_autoptr(TetherTestCert) root = NULL;
+	g_autoptr(TetherTestCert) intermediate = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *root_cert = NULL;
+	g_autofree char *root_key = NULL;
+	g_autofree char *path = NULL;
+	TetherTestCertSpec spec = { .kind = TETHER_TEST_CERT_CA,
+		                    .common_name = "Tether Test Intermediate CA" };
+
+	az_start (&az);
+	az_identity (&az, "device", DEVICE_CN);
+	root_cert = tether_test_env_pki_file (az.env, "server-ca.pem");
+	root_key = tether_test_env_pki_file (az.env, "server-ca.key");
+	root = tether_test_cert_load (root_cert, root_key, &error);
+	g_assert_no_error (error);
+	intermediate = tether_test_cert_new (&spec, root, &error);
+	g_assert_no_error (error);
+	path = tether_test_env_path (az.env, "intermediate.pem");
+	tether_test_cert_write (intermediate, path, FALSE, NULL, &error);
+	g_assert_no_error (error);
+	tether_test_env_ctl_ok (az.env, "anchor", "add", "intermediate", path, NULL);
+
+	tether_test_env_ctl_ok (az.env, "connection", "add", CONNECTION, "--cloud",
+	                        "azure-iot-central", "--endpoint",
+	                        dps_emulator_get_endpoint (az.dps), "--anchor", "intermediate",
+	                        "--option", "id-scope=" ID_SCOPE, NULL);
+	tether_test_env_wait_state (az.env, CONNECTION, "failed", FAILURE_BOUND_MS);
+	assert_says (last_error (&az, CONNECTION), "no root certificate");
+	g_assert_cmpuint (dps_emulator_get_registrations (az.dps), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1009,5 +1045,6 @@ main (int argc, char **argv)
 	tether_test_add ("/azure/bad-input/registration-id", test_registration_id);
 	tether_test_add ("/azure/bad-input/messages", test_bad_messages);
 	tether_test_add ("/azure/trust/bundled-roots", test_trust_bundled_roots);
+	tether_test_add ("/azure/trust/intermediate-anchor", test_trust_intermediate_anchor);
 	return g_test_run ();
 }

@@ -6,7 +6,9 @@
 #include "config.h"
 
 #include <glib/gi18n-lib.h>
+#include <gnutls/x509.h>
 #include <libsoup/soup.h>
+#include <string.h>
 #include <tether/tether.h>
 
 #include "azure-dps.h"
@@ -349,6 +351,70 @@ send_request (GTask *task, const gchar *method, const gchar *path, GBytes *body)
 	                                  run->cancellable, sent_cb, g_object_ref (task));
 }
 
+/* whether @certificate names itself as its issuer: a root */
+static gboolean
+is_root (GTlsCertificate *certificate)
+{
+	g_autofree gchar *pem = NULL;
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_datum_t datum;
+	gboolean root = FALSE;
+
+	g_object_get (certificate, "certificate-pem", &pem, NULL);
+	if (pem == NULL || gnutls_x509_crt_init (&crt) != GNUTLS_E_SUCCESS)
+		return FALSE;
+	datum.data = (unsigned char *) pem;
+	datum.size = (unsigned int) strlen (pem);
+	if (gnutls_x509_crt_import (crt, &datum, GNUTLS_X509_FMT_PEM) == GNUTLS_E_SUCCESS)
+		root = gnutls_x509_crt_check_issuer (crt, crt) != 0;
+	gnutls_x509_crt_deinit (crt);
+	return root;
+}
+
+/*
+ * the roots among the connection's anchors, as a database: by the trust rule
+ * (DESIGN.md) a chain is vouched for only when it reaches a root in the set,
+ * as OpenSSL in the MQTT session has it, where GnuTLS behind GIO would stop
+ * at an intermediate as well
+ */
+static GTlsDatabase *
+roots_database (const gchar *trust_file, GError **error)
+{
+	g_autolist(GTlsCertificate) certificates = NULL;
+	g_autoptr(GString) roots = g_string_new (NULL);
+	g_autofree gchar *dir = g_path_get_dirname (trust_file);
+	g_autofree gchar *roots_file = g_build_filename (dir, "dps-roots.pem", NULL);
+	g_autoptr(GError) error_local = NULL;
+	GTlsDatabase *database;
+
+	certificates = g_tls_certificate_list_new_from_file (trust_file, &error_local);
+	for (GList *l = certificates; l != NULL; l = l->next) {
+		g_autofree gchar *pem = NULL;
+
+		if (!is_root (l->data))
+			continue;
+		g_object_get (l->data, "certificate-pem", &pem, NULL);
+		g_string_append (roots, pem);
+	}
+	if (error_local == NULL && roots->len == 0) {
+		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		                     _("the connection's trust anchors hold no root certificate, "
+		                       "so they vouch for no server: add the root CA that DPS's "
+		                       "chain ends at with 'tetherctl anchor add'"));
+		return NULL;
+	}
+	if (error_local == NULL)
+		g_file_set_contents_full (roots_file, roots->str, (gssize) roots->len,
+		                          G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error_local);
+	database = error_local == NULL ? g_tls_file_database_new (roots_file, &error_local) : NULL;
+	if (database == NULL) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _("cannot read the trust anchors for DPS: %s"), error_local->message);
+		return NULL;
+	}
+	return database;
+}
+
 void
 azure_dps_register_async (const AzureDpsRequest *request, GCancellable *cancellable,
                           GAsyncReadyCallback callback, gpointer user_data)
@@ -388,11 +454,9 @@ azure_dps_register_async (const AzureDpsRequest *request, GCancellable *cancella
 		                                error->message));
 		return;
 	}
-	database = g_tls_file_database_new (request->trust_file, &error);
+	database = roots_database (request->trust_file, &error);
 	if (database == NULL) {
-		run_fail (task, g_error_new (TETHER_ERROR, TETHER_ERROR_FAILED,
-		                             _("cannot read the trust anchors for DPS: %s"),
-		                                error->message));
+		run_fail (task, g_steal_pointer (&error));
 		return;
 	}
 	run->session = soup_session_new_with_options ("tls-database", database, "timeout",
