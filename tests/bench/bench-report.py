@@ -197,9 +197,6 @@ def main():
         "targets": targets,
     }
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "bench.json"), "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-        f.write("\n")
     with open(os.path.join(args.out, "throughput.dat"), "w", encoding="utf-8") as f:
         f.write("# size baseline publish batch (messages/s)\n")
         for row in throughput:
@@ -239,6 +236,15 @@ def main():
         lines.append(f"| {label} | {row['service']:.0f} | {row['dbus_client']:.0f} "
                      f"| {row['dbus_daemon']:.0f} | {row['mosquitto']:.0f} "
                      f"| {row['subscriber']:.0f} | {row['total']:.0f} |")
+    sweep = sorted(((int(name[len("batch-"):]), rate(run)) for name, found in by_name.items()
+                    if name.startswith("batch-") for run in found))
+    if sweep:
+        sweep.append((args.batch, main_row["batch"]))
+        sweep.sort()
+        lines.append("")
+        lines.append(f"PublishBatch by batch size, {main_size} B: " + ", ".join(
+            f"{b}: {fmt(r)} msg/s ({r / main_row['baseline']:.2f} of 1)" for b, r in sweep))
+        report["batch_sizes"] = [{"batch": b, "rate": r} for b, r in sweep]
     lines.append("")
     lines.append("| measure | value | target | met |")
     lines.append("| --- | ---: | ---: | --- |")
@@ -281,6 +287,9 @@ def main():
                    f"{fmt(rate(million))} msg/s, tetherd CPU "
                    f"{million['cpu_ms'] / 1000:.1f} ms/1000", None)
     text = "\n".join(lines) + "\n"
+    with open(os.path.join(args.out, "bench.json"), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
     with open(os.path.join(args.out, "bench.md"), "w", encoding="utf-8") as f:
         f.write(text)
     sys.stdout.write(text)
