@@ -37,6 +37,7 @@ struct _TetherConnection {
 	gchar *host;
 	guint16 port;
 	gboolean enabled;
+	gchar *client_id; /* "" for the cloud's default; ClientId shows the one in use */
 
 	/* what the plugin set while preparing */
 	TetherMqttParams params;
@@ -97,7 +98,7 @@ const gchar *
 tether_connection_get_client_id (TetherConnection *self)
 {
 	g_return_val_if_fail (TETHER_IS_CONNECTION (self), NULL);
-	return tether_dbus_connection1_get_client_id (self->skeleton);
+	return self->client_id != NULL ? self->client_id : "";
 }
 
 guint
@@ -910,6 +911,8 @@ load_settings (TetherConnection *self, GError **error)
 
 	tether_dbus_connection1_set_endpoint (self->skeleton, endpoint);
 	tether_dbus_connection1_set_identity (self->skeleton, identity);
+	g_free (self->client_id);
+	self->client_id = g_strdup (client_id);
 	tether_dbus_connection1_set_client_id (self->skeleton, client_id);
 	tether_dbus_connection1_set_trust_anchors (self->skeleton, (const gchar *const *) anchors);
 	tether_dbus_connection1_set_cloud_options (self->skeleton, options);
@@ -1216,6 +1219,7 @@ tether_connection_finalize (GObject *object)
 
 	g_free (self->id);
 	g_free (self->object_path);
+	g_free (self->client_id);
 	g_free (self->host);
 	g_free (self->state_dir);
 	g_free (self->paho_message);
