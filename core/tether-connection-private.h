@@ -34,6 +34,8 @@ gboolean tether_connection_get_enabled (TetherConnection *self);
 void tether_connection_start (TetherConnection *self);
 /* disconnects and unexports, before removal */
 void tether_connection_shutdown (TetherConnection *self);
+/* after shutdown, when the connection is removed: its outbox goes from the disk */
+gboolean tether_connection_discard_outbox (TetherConnection *self, GError **error);
 /* the identity the MQTT session presents (a claim identity while provisioning) */
 const gchar *tether_connection_get_session_identity_name (TetherConnection *self);
 /* the identity's active or pending pair changed: reconnects when it must */
@@ -49,7 +51,11 @@ void tether_connection_identity_changed (TetherConnection *self, const gchar *id
 GPtrArray *tether_connection_check_publish (TetherConnection *self, GVariant *messages,
                                             guint *index_out, GError **error);
 gboolean tether_connection_check_room (TetherConnection *self, GPtrArray *messages, GError **error);
-gboolean tether_connection_queue (TetherConnection *self, GPtrArray *messages, GError **error);
+/* completes once the messages are on disk; returns them, with their ids */
+void tether_connection_queue_async (TetherConnection *self, GPtrArray *messages,
+                                    GAsyncReadyCallback callback, gpointer user_data);
+GPtrArray *tether_connection_queue_finish (TetherConnection *self, GAsyncResult *result,
+                                           GError **error);
 guint64 tether_connection_get_queued (TetherConnection *self);
 
 G_END_DECLS

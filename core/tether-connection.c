@@ -20,6 +20,17 @@
 #define TETHER_SEND_WINDOW 256
 /* seconds the TLS probe may take to classify a failure */
 #define TETHER_PROBE_TIMEOUT 10
+/* a message on which the broker drops the connection this many times goes to dead-letter/ */
+#define TETHER_DEAD_LETTER_TRIES 3
+/* a connection lost this soon after the oldest unacknowledged message went out blames it */
+#define TETHER_POISON_WINDOW_S 10
+/* sessions this short, this many times in a row, hint at a second client with the same id */
+#define TETHER_SHORT_SESSION_S       3
+#define TETHER_SHORT_SESSIONS_IN_ROW 3
+/* how often the deadlines (expires-in) of queued messages are checked */
+#define TETHER_EXPIRY_INTERVAL_S 1
+/* how soon a send that the MQTT session could not take is tried again */
+#define TETHER_SEND_RETRY_MS 100
 
 struct _TetherConnection {
 	GObject parent_instance;
@@ -61,6 +72,17 @@ struct _TetherConnection {
 	guint64 pending_failed;   /* the pending pair that failed here */
 	gchar *pending_failure;   /* why */
 	guint64 next_internal_tag;
+
+	/* delivery */
+	gchar *outbox_error; /* the outbox cannot be used: why */
+	guint expiry_id;
+	GNetworkMonitor *network_monitor;
+	gboolean network_available;
+	gint64 connected_at; /* monotonic, 0 while not connected */
+	guint short_sessions;
+	guint64 suspect_id; /* the message the broker dropped the connection on */
+	guint suspect_strikes;
+	guint send_retry_id;
 };
 
 /* tags of the plugin's own messages, apart from the outbox's ids */
@@ -600,19 +622,88 @@ session_connected_cb (TetherMqttSession *session, TetherConnection *self)
 	if (self->provisioning)
 		return;
 	self->backoff = 0;
+	self->connected_at = g_get_monotonic_time ();
 	set_state (self, "connected", "");
 	tether_connection_flush (self);
+}
+
+/*
+ * The broker dropped the connection while the oldest unacknowledged message
+ * was fresh: the broker takes messages in order, so that one is the suspect.
+ * After TETHER_DEAD_LETTER_TRIES drops in a row on the same message it goes
+ * to dead-letter/, so it no longer blocks the queue. Returns whether a
+ * message was blamed.
+ */
+static gboolean
+blame_message (TetherConnection *self)
+{
+	gint64 sent_at = 0;
+	TetherMessage *message = tether_outbox_peek_oldest_sent (self->outbox, &sent_at);
+	g_autoptr(GVariantDict) details = NULL;
+	g_autofree gchar *why = NULL;
+	guint64 id;
+
+	if (message == NULL ||
+	    g_get_monotonic_time () - sent_at > TETHER_POISON_WINDOW_S * G_USEC_PER_SEC)
+		return FALSE;
+	id = tether_message_get_id (message);
+	if (id != self->suspect_id) {
+		self->suspect_id = id;
+		self->suspect_strikes = 0;
+	}
+	self->suspect_strikes++;
+	g_debug ("connection %s: lost while message %" G_GUINT64_FORMAT " was in flight (%u)",
+	         self->id, id, self->suspect_strikes);
+	if (self->suspect_strikes < TETHER_DEAD_LETTER_TRIES)
+		return TRUE;
+
+	why = g_strdup_printf (_("the broker closed the connection each of the %u times this "
+	                         "message was sent; it was moved to %s/dead-letter"),
+	                          self->suspect_strikes, tether_outbox_get_dir (self->outbox));
+	g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "TETHER_CONNECTION", self->id,
+	                  "TETHER_CLOUD", tether_cloud_get_name (self->cloud), "MESSAGE",
+	                  "connection %s: message %" G_GUINT64_FORMAT ": %s", self->id, id, why);
+	tether_outbox_dead_letter (self->outbox, id);
+	self->suspect_id = 0;
+	self->suspect_strikes = 0;
+	self->dropped++;
+	update_counters (self);
+	details = g_variant_dict_new (NULL);
+	g_variant_dict_insert (details, "message", "s", why);
+	tether_connection_emit_message_result (self, id, "dead-letter",
+	                                       g_variant_dict_end (details));
+	return TRUE;
 }
 
 static void
 session_connection_lost_cb (TetherMqttSession *session, const gchar *cause, TetherConnection *self)
 {
 	g_autofree gchar *text = NULL;
+	gint64 lived = g_get_monotonic_time () - self->connected_at;
+	gboolean blamed = blame_message (self);
+
+	/* dropped right after connecting, again and again, with nothing to blame */
+	if (!blamed && self->connected_at != 0 && lived < TETHER_SHORT_SESSION_S * G_USEC_PER_SEC)
+		self->short_sessions++;
+	else
+		self->short_sessions = 0;
+	self->connected_at = 0;
 
 	tether_outbox_unsend_all (self->outbox);
-	text = g_strdup_printf (_("the connection to %s:%u was lost%s%s"), self->params.host,
-	                           self->params.port, cause != NULL && cause[0] != '\0' ? ": " : "",
-	                           cause != NULL ? cause : "");
+	if (self->short_sessions >= TETHER_SHORT_SESSIONS_IN_ROW) {
+		text = g_strdup_printf (
+		        _("the broker at %s:%u closed the connection right after it "
+		                          "was made, %u times in a row: another client probably "
+		                          "uses the client id '%s'; give each one its own "
+		                          "(client-id)"),
+		           self->params.host, self->params.port, self->short_sessions,
+		           self->params.client_id);
+	} else {
+		text = g_strdup_printf (_("the connection to %s:%u was lost%s%s"),
+		                           self->params.host, self->params.port,
+		                           cause != NULL && cause[0] != '\0' ? ": " : "",
+		                           cause != NULL ? cause : "");
+	}
 	set_state (self, "connecting", text);
 	schedule_reconnect (self);
 }
@@ -622,6 +713,10 @@ acknowledge (TetherConnection *self, guint64 id)
 {
 	if (!tether_outbox_remove (self->outbox, id))
 		return;
+	if (id == self->suspect_id) {
+		self->suspect_id = 0;
+		self->suspect_strikes = 0;
+	}
 	self->delivered++;
 	update_counters (self);
 	tether_connection_emit_message_result (self, id, "delivered", NULL);
@@ -658,10 +753,23 @@ drop_message (TetherConnection *self, TetherMessage *message, const gchar *statu
 
 	if (why != NULL)
 		g_variant_dict_insert (details, "message", "s", why);
-	tether_outbox_remove (self->outbox, id);
+	if (g_strcmp0 (status, "dead-letter") == 0)
+		tether_outbox_dead_letter (self->outbox, id);
+	else
+		tether_outbox_remove (self->outbox, id);
 	self->dropped++;
 	update_counters (self);
 	tether_connection_emit_message_result (self, id, status, g_variant_dict_end (details));
+}
+
+static gboolean
+send_retry_cb (gpointer user_data)
+{
+	TetherConnection *self = user_data;
+
+	self->send_retry_id = 0;
+	tether_connection_flush (self);
+	return G_SOURCE_REMOVE;
 }
 
 /* hands queued messages to the session, up to the window */
@@ -670,11 +778,27 @@ tether_connection_flush (TetherConnection *self)
 {
 	gint64 now = g_get_real_time ();
 
+	TetherMessage *head = tether_outbox_peek_oldest (self->outbox);
+	guint window = TETHER_SEND_WINDOW;
+
 	/* nothing of the application's goes out on a provisioning session */
 	if (self->provisioning)
 		return;
+
+	/*
+	 * a message the broker dropped the connection on goes alone, so a
+	 * drop while it is in flight is its doing and nothing else's
+	 */
+	if (self->suspect_id != 0 &&
+	    (head == NULL || tether_message_get_id (head) != self->suspect_id)) {
+		self->suspect_id = 0;
+		self->suspect_strikes = 0;
+	}
+	if (self->suspect_id != 0)
+		window = 1;
+
 	while (tether_mqtt_session_is_connected (self->session) &&
-	       tether_mqtt_session_get_n_inflight (self->session) < TETHER_SEND_WINDOW) {
+	       tether_mqtt_session_get_n_inflight (self->session) < window) {
 		g_autoptr(GError) error = NULL;
 		TetherMessage *message = tether_outbox_next_unsent (self->outbox);
 
@@ -693,8 +817,12 @@ tether_connection_flush (TetherConnection *self)
 		                                         tether_message_get_wire_payload (message),
 		                                         tether_message_get_qos (message),
 		                                         tether_message_get_id (message), &error)) {
-			/* the connection is going; the loss resets what was sent */
+			/* not sent after all: it goes first when the session takes more */
 			g_debug ("connection %s: %s", self->id, error->message);
+			tether_outbox_unsend (self->outbox, tether_message_get_id (message));
+			if (self->send_retry_id == 0)
+				self->send_retry_id =
+				        g_timeout_add (TETHER_SEND_RETRY_MS, send_retry_cb, self);
 			g_object_unref (message);
 			break;
 		} else if (tether_message_get_qos (message) == 0) {
@@ -826,6 +954,7 @@ tether_connection_stop (TetherConnection *self)
 	g_clear_handle_id (&self->reconnect_id, g_source_remove);
 	tether_mqtt_session_stop (self->session);
 	tether_outbox_unsend_all (self->outbox);
+	self->connected_at = 0;
 }
 
 static void
@@ -837,6 +966,10 @@ tether_connection_connect_now (TetherConnection *self)
 	self->session_pending = FALSE;
 	if (!self->enabled) {
 		set_state (self, "disconnected", NULL);
+		return;
+	}
+	if (self->outbox_error != NULL) {
+		set_state (self, "failed", self->outbox_error);
 		return;
 	}
 
@@ -890,6 +1023,7 @@ load_settings (TetherConnection *self, GError **error)
 	g_autofree gchar *client_id = g_settings_get_string (self->settings, "client-id");
 	g_auto(GStrv) anchors = g_settings_get_strv (self->settings, "trust-anchors");
 	g_autoptr(GVariant) options = g_settings_get_value (self->settings, "cloud-options");
+	g_autofree gchar *policy = NULL;
 	g_autofree gchar *host = NULL;
 	guint16 port = 0;
 
@@ -905,9 +1039,12 @@ load_settings (TetherConnection *self, GError **error)
 	self->host = g_steal_pointer (&host);
 	self->port = port;
 	self->enabled = g_settings_get_boolean (self->settings, "enabled");
-	tether_outbox_set_limits (self->outbox,
-	                          g_settings_get_uint (self->settings, "max-queued-messages"),
-	                          g_settings_get_uint64 (self->settings, "max-queued-bytes"));
+	policy = g_settings_get_string (self->settings, "queue-full-policy");
+	tether_outbox_set_limits (
+	        self->outbox, g_settings_get_uint (self->settings, "max-queued-messages"),
+	        g_settings_get_uint64 (self->settings, "max-queued-bytes"),
+	        g_strcmp0 (policy, "drop-oldest") == 0 ? TETHER_OUTBOX_POLICY_DROP_OLDEST
+	                                               : TETHER_OUTBOX_POLICY_REFUSE);
 
 	tether_dbus_connection1_set_endpoint (self->skeleton, endpoint);
 	tether_dbus_connection1_set_identity (self->skeleton, identity);
@@ -992,16 +1129,72 @@ tether_connection_check_room (TetherConnection *self, GPtrArray *messages, GErro
 	return TRUE;
 }
 
-gboolean
-tether_connection_queue (TetherConnection *self, GPtrArray *messages, GError **error)
+static gboolean
+expiry_cb (gpointer user_data)
 {
-	if (!tether_outbox_append (self->outbox, messages, error)) {
-		g_prefix_error (error, _("connection '%s': "), self->id);
-		return FALSE;
+	TetherConnection *self = user_data;
+	g_autoptr(GPtrArray) expired =
+	                   tether_outbox_take_expired (self->outbox, g_get_real_time ());
+
+	for (guint i = 0; i < expired->len; i++) {
+		guint64 id = tether_message_get_id (g_ptr_array_index (expired, i));
+		self->dropped++;
+		tether_connection_emit_message_result (self, id, "expired", NULL);
+	}
+	if (expired->len > 0) {
+		g_debug ("connection %s: %u messages expired", self->id, expired->len);
+		update_counters (self);
+	}
+	if (tether_outbox_has_deadlines (self->outbox))
+		return G_SOURCE_CONTINUE;
+	self->expiry_id = 0;
+	return G_SOURCE_REMOVE;
+}
+
+/* deadlines pass while the connection is down too */
+static void
+schedule_expiry (TetherConnection *self)
+{
+	if (self->expiry_id == 0 && tether_outbox_has_deadlines (self->outbox))
+		self->expiry_id = g_timeout_add_seconds (TETHER_EXPIRY_INTERVAL_S, expiry_cb, self);
+}
+
+static void
+queue_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	TetherConnection *self = g_task_get_source_object (task);
+	GPtrArray *messages = g_task_get_task_data (task);
+	g_autoptr(GError) error = NULL;
+
+	if (!tether_outbox_append_finish (TETHER_OUTBOX (source), result, &error)) {
+		g_prefix_error (&error, _("connection '%s': "), self->id);
+		g_task_return_error (task, g_steal_pointer (&error));
+		return;
 	}
 	update_counters (self);
+	schedule_expiry (self);
 	tether_connection_flush (self);
-	return TRUE;
+	g_task_return_pointer (task, g_ptr_array_ref (messages),
+	                       (GDestroyNotify) g_ptr_array_unref);
+}
+
+void
+tether_connection_queue_async (TetherConnection *self, GPtrArray *messages,
+                               GAsyncReadyCallback callback, gpointer user_data)
+{
+	GTask *task = g_task_new (self, NULL, callback, user_data);
+
+	g_task_set_source_tag (task, tether_connection_queue_async);
+	g_task_set_task_data (task, g_ptr_array_ref (messages), (GDestroyNotify) g_ptr_array_unref);
+	tether_outbox_append_async (self->outbox, messages, queue_cb, task);
+}
+
+GPtrArray *
+tether_connection_queue_finish (TetherConnection *self, GAsyncResult *result, GError **error)
+{
+	g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+	return g_task_propagate_pointer (G_TASK (result), error);
 }
 
 static GVariant *
@@ -1014,6 +1207,23 @@ single_message (const gchar *kind, GVariant *payload, GVariant *options)
 	return g_variant_builder_end (&builder);
 }
 
+static void
+publish_queued_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	g_autoptr(GDBusMethodInvocation) invocation = user_data;
+	TetherConnection *self = TETHER_CONNECTION (source);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) messages = tether_connection_queue_finish (self, result, &error);
+
+	if (messages == NULL) {
+		g_dbus_method_invocation_return_gerror (invocation, error);
+		return;
+	}
+	tether_dbus_connection1_complete_publish (
+	        self->skeleton, invocation,
+	        tether_message_get_id (g_ptr_array_index (messages, 0)));
+}
+
 static gboolean
 handle_publish (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocation,
                 const gchar *kind, GVariant *payload, GVariant *options, TetherConnection *self)
@@ -1023,13 +1233,37 @@ handle_publish (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocati
 	g_autoptr(GPtrArray) messages =
 	                   tether_connection_check_publish (self, batch, NULL, &error);
 
-	if (messages == NULL || !tether_connection_queue (self, messages, &error)) {
+	if (messages == NULL) {
 		g_dbus_method_invocation_return_gerror (invocation, error);
 		return TRUE;
 	}
-	tether_dbus_connection1_complete_publish (
-	        skeleton, invocation, tether_message_get_id (g_ptr_array_index (messages, 0)));
+	/* answered once the message is on disk */
+	tether_connection_queue_async (self, messages, publish_queued_cb,
+	                               g_object_ref (invocation));
 	return TRUE;
+}
+
+static void
+publish_batch_queued_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	g_autoptr(GDBusMethodInvocation) invocation = user_data;
+	TetherConnection *self = TETHER_CONNECTION (source);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) messages = tether_connection_queue_finish (self, result, &error);
+	g_autoptr(GArray) ids = g_array_new (FALSE, FALSE, sizeof (guint64));
+
+	if (messages == NULL) {
+		g_dbus_method_invocation_return_gerror (invocation, error);
+		return;
+	}
+	for (guint i = 0; i < messages->len; i++) {
+		guint64 id = tether_message_get_id (g_ptr_array_index (messages, i));
+		g_array_append_val (ids, id);
+	}
+	tether_dbus_connection1_complete_publish_batch (
+	        self->skeleton, invocation,
+	        g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, ids->data, ids->len,
+	                                   sizeof (guint64)));
 }
 
 static gboolean
@@ -1038,7 +1272,6 @@ handle_publish_batch (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *in
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) messages = NULL;
-	g_autoptr(GArray) ids = g_array_new (FALSE, FALSE, sizeof (guint64));
 	guint index = 0;
 
 	messages = tether_connection_check_publish (self, batch, &index, &error);
@@ -1047,19 +1280,24 @@ handle_publish_batch (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *in
 		g_dbus_method_invocation_return_gerror (invocation, error);
 		return TRUE;
 	}
-	if (!tether_connection_queue (self, messages, &error)) {
-		g_dbus_method_invocation_return_gerror (invocation, error);
-		return TRUE;
-	}
-	for (guint i = 0; i < messages->len; i++) {
-		guint64 id = tether_message_get_id (g_ptr_array_index (messages, i));
-		g_array_append_val (ids, id);
-	}
-	tether_dbus_connection1_complete_publish_batch (
-	        skeleton, invocation,
-	        g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, ids->data, ids->len,
-	                                   sizeof (guint64)));
+	tether_connection_queue_async (self, messages, publish_batch_queued_cb,
+	                               g_object_ref (invocation));
 	return TRUE;
+}
+
+static void
+respond_queued_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	g_autoptr(GDBusMethodInvocation) invocation = user_data;
+	TetherConnection *self = TETHER_CONNECTION (source);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) messages = tether_connection_queue_finish (self, result, &error);
+
+	if (messages == NULL) {
+		g_dbus_method_invocation_return_gerror (invocation, error);
+		return;
+	}
+	tether_dbus_connection1_complete_respond (self->skeleton, invocation);
 }
 
 static gboolean
@@ -1076,11 +1314,12 @@ handle_respond (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocati
 	batch = g_variant_ref_sink (
 	        single_message (TETHER_KIND_RESPONSE, payload, g_variant_dict_end (options)));
 	messages = tether_connection_check_publish (self, batch, NULL, &error);
-	if (messages == NULL || !tether_connection_queue (self, messages, &error)) {
+	if (messages == NULL) {
 		g_dbus_method_invocation_return_gerror (invocation, error);
 		return TRUE;
 	}
-	tether_dbus_connection1_complete_respond (skeleton, invocation);
+	tether_connection_queue_async (self, messages, respond_queued_cb,
+	                               g_object_ref (invocation));
 	return TRUE;
 }
 
@@ -1111,7 +1350,7 @@ handle_purge (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocation
 {
 	g_autoptr(GArray) ids = NULL;
 
-	/* what the session holds comes back as unknown acknowledgements */
+	/* what the session holds comes back as unknown acknowledgements; the disk is emptied too */
 	tether_mqtt_session_stop (self->session);
 	ids = tether_outbox_purge (self->outbox);
 	self->dropped += ids->len;
@@ -1142,6 +1381,63 @@ handle_reprovision (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invo
 	return TRUE;
 }
 
+static void
+network_changed_cb (GNetworkMonitor *monitor, gboolean available, TetherConnection *self)
+{
+	/* logged once per change, not once per signal */
+	if (available != self->network_available)
+		g_info ("connection %s: the network is %s", self->id,
+		        available ? "available" : "gone");
+	self->network_available = available;
+
+	/* only a connection waiting out its backoff is in a hurry */
+	if (!available || !self->enabled || self->reconnect_id == 0)
+		return;
+	g_info ("connection %s: the network changed, reconnecting now", self->id);
+	self->backoff = 0;
+	tether_connection_connect_now (self);
+}
+
+static void
+outbox_dropped_cb (TetherOutbox *outbox, guint64 id, const gchar *status, TetherConnection *self)
+{
+	g_autoptr(GVariantDict) details = g_variant_dict_new (NULL);
+
+	g_variant_dict_insert (details, "message", "s",
+	                       _("the outbox was full and its policy is drop-oldest"));
+	self->dropped++;
+	update_counters (self);
+	tether_connection_emit_message_result (self, id, status, g_variant_dict_end (details));
+}
+
+/* the outbox under STATE/outbox/ID; damage is reported, a newer format keeps it closed */
+static gboolean
+open_outbox (TetherConnection *self, GError **error)
+{
+	g_autofree gchar *dir = g_build_filename (self->state_dir, "outbox", self->id, NULL);
+	g_autoptr(GError) error_local = NULL;
+	const gchar *const *damage;
+
+	self->outbox = tether_outbox_new (dir, self->id);
+	g_signal_connect (self->outbox, "dropped", G_CALLBACK (outbox_dropped_cb), self);
+	if (!tether_outbox_load (self->outbox, &error_local)) {
+		g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "TETHER_CONNECTION", self->id,
+		                  "MESSAGE", "connection %s: %s", self->id, error_local->message);
+		self->outbox_error = g_strdup (error_local->message);
+		tether_dbus_connection1_set_state (self->skeleton, "failed");
+		tether_dbus_connection1_set_last_error (self->skeleton, self->outbox_error);
+		return TRUE;
+	}
+	damage = tether_outbox_get_damage (self->outbox);
+	if (damage != NULL) {
+		g_autofree gchar *text = g_strdup_printf (_("damaged outbox data was set aside in %s/quarantine (%u finds, the first: "
+		          "%s); the rest is delivered"),
+		        dir, g_strv_length ((gchar **) damage), damage[0]);
+		tether_dbus_connection1_set_last_error (self->skeleton, text);
+	}
+	return TRUE;
+}
+
 TetherConnection *
 tether_connection_new (const gchar *id, TetherCloud *cloud, GSettings *settings,
                        const TetherConnectionContext *context, GError **error)
@@ -1163,9 +1459,10 @@ tether_connection_new (const gchar *id, TetherCloud *cloud, GSettings *settings,
 	tether_dbus_connection1_set_cloud (self->skeleton, cloud_name);
 	tether_dbus_connection1_set_state (self->skeleton, "disconnected");
 	tether_dbus_connection1_set_last_error (self->skeleton, "");
-	if (!load_settings (self, error))
+	if (!open_outbox (self, error) || !load_settings (self, error))
 		return NULL;
 	update_counters (self);
+	schedule_expiry (self);
 
 	g_signal_connect (self->settings, "changed", G_CALLBACK (settings_changed_cb), self);
 	g_signal_connect (self->skeleton, "handle-publish", G_CALLBACK (handle_publish), self);
@@ -1190,8 +1487,18 @@ tether_connection_shutdown (TetherConnection *self)
 {
 	g_signal_handlers_disconnect_by_data (self->settings, self);
 	g_clear_handle_id (&self->reload_id, g_source_remove);
+	g_clear_handle_id (&self->expiry_id, g_source_remove);
+	g_clear_handle_id (&self->send_retry_id, g_source_remove);
 	tether_connection_stop (self);
+	/* a write in progress finishes: no record is cut in the middle */
+	tether_outbox_close (self->outbox);
 	g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->skeleton));
+}
+
+gboolean
+tether_connection_discard_outbox (TetherConnection *self, GError **error)
+{
+	return tether_outbox_delete (self->outbox, error);
 }
 
 static void
@@ -1203,6 +1510,12 @@ tether_connection_dispose (GObject *object)
 		g_signal_handlers_disconnect_by_data (self->settings, self);
 	g_clear_handle_id (&self->reconnect_id, g_source_remove);
 	g_clear_handle_id (&self->reload_id, g_source_remove);
+	g_clear_handle_id (&self->expiry_id, g_source_remove);
+	g_clear_handle_id (&self->send_retry_id, g_source_remove);
+	if (self->network_monitor != NULL)
+		g_signal_handlers_disconnect_by_data (self->network_monitor, self);
+	if (self->outbox != NULL)
+		g_signal_handlers_disconnect_by_data (self->outbox, self);
 	if (self->cancellable != NULL)
 		g_cancellable_cancel (self->cancellable);
 	if (self->session != NULL) {
@@ -1233,6 +1546,8 @@ tether_connection_finalize (GObject *object)
 	g_clear_object (&self->skeleton);
 	g_clear_object (&self->session);
 	g_clear_object (&self->outbox);
+	g_clear_object (&self->network_monitor);
+	g_free (self->outbox_error);
 	g_clear_object (&self->cancellable);
 	g_ptr_array_unref (self->subscriptions);
 	tether_mqtt_params_clear (&self->params);
@@ -1253,7 +1568,6 @@ tether_connection_init (TetherConnection *self)
 {
 	self->skeleton = tether_dbus_connection1_skeleton_new ();
 	self->session = tether_mqtt_session_new ();
-	self->outbox = tether_outbox_new (G_MAXUINT64, G_MAXUINT64);
 	self->cancellable = g_cancellable_new ();
 	self->subscriptions = g_ptr_array_new_with_free_func (g_free);
 	self->params.clean_session = TRUE;
@@ -1266,4 +1580,10 @@ tether_connection_init (TetherConnection *self)
 	g_signal_connect (self->session, "delivered", G_CALLBACK (session_delivered_cb), self);
 	g_signal_connect (self->session, "send-failed", G_CALLBACK (session_send_failed_cb), self);
 	g_signal_connect (self->session, "message", G_CALLBACK (session_message_cb), self);
+
+	/* back from an outage: no need to wait out the backoff */
+	self->network_monitor = g_object_ref (g_network_monitor_get_default ());
+	self->network_available = g_network_monitor_get_network_available (self->network_monitor);
+	g_signal_connect (self->network_monitor, "network-changed", G_CALLBACK (network_changed_cb),
+	                  self);
 }

@@ -380,6 +380,8 @@ handle_remove_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
 	}
 
 	tether_connection_shutdown (connection);
+	if (!tether_connection_discard_outbox (connection, &error))
+		g_warning ("connection %s: %s", id, error->message);
 	tether_settings_reset_all (tether_connection_get_settings (connection));
 	g_hash_table_remove (self->connections, id);
 	ids = g_settings_get_strv (self->settings, "connections");
@@ -413,6 +415,58 @@ handle_remove_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
 	return TRUE;
 }
 
+/* one Publish to several connections, answered when the last one has it on disk */
+typedef struct {
+	TetherDBusTether1 *skeleton;
+	GDBusMethodInvocation *invocation;
+	GPtrArray *paths;
+	GArray *ids;
+	GError *error; /* the first */
+	guint n_pending;
+} PublishFanout;
+
+typedef struct {
+	PublishFanout *fanout;
+	guint index;
+} PublishTarget;
+
+static void
+publish_queued_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	g_autofree PublishTarget *target = user_data;
+	PublishFanout *fanout = target->fanout;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) messages = tether_connection_queue_finish (TETHER_CONNECTION (source),
+	                                                                 result, &error);
+	GVariantBuilder builder;
+
+	if (messages != NULL)
+		g_array_index (fanout->ids, guint64, target->index) =
+		        tether_message_get_id (g_ptr_array_index (messages, 0));
+	else if (fanout->error == NULL)
+		fanout->error = g_steal_pointer (&error);
+	if (--fanout->n_pending > 0)
+		return;
+
+	if (fanout->error != NULL) {
+		g_dbus_method_invocation_return_gerror (fanout->invocation, fanout->error);
+	} else {
+		g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ot)"));
+		for (guint i = 0; i < fanout->paths->len; i++)
+			g_variant_builder_add (&builder, "(ot)",
+			                       g_ptr_array_index (fanout->paths, i),
+			                       g_array_index (fanout->ids, guint64, i));
+		tether_dbus_tether1_complete_publish (fanout->skeleton, fanout->invocation,
+		                                      g_variant_builder_end (&builder));
+	}
+	g_object_unref (fanout->skeleton);
+	g_object_unref (fanout->invocation);
+	g_ptr_array_unref (fanout->paths);
+	g_array_unref (fanout->ids);
+	g_clear_error (&fanout->error);
+	g_free (fanout);
+}
+
 static gboolean
 handle_publish (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invocation, const gchar *kind,
                 GVariant *payload, GVariant *options, TetherManager *self)
@@ -424,6 +478,7 @@ handle_publish (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invocation, 
 	                   g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
 	GVariantBuilder builder;
 	g_autoptr(GVariant) batch = NULL;
+	PublishFanout *fanout;
 
 	g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(saya{sv})"));
 	g_variant_builder_add (&builder, "(s@ay@a{sv})", kind, payload, options);
@@ -456,22 +511,25 @@ handle_publish (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invocation, 
 		return TRUE;
 	}
 
-	g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ot)"));
+	/* answered once every target has the message on disk */
+	fanout = g_new0 (PublishFanout, 1);
+	fanout->skeleton = g_object_ref (skeleton);
+	fanout->invocation = g_object_ref (invocation);
+	fanout->paths = g_ptr_array_new_with_free_func (g_free);
+	fanout->ids = g_array_sized_new (FALSE, TRUE, sizeof (guint64), targets->len);
+	g_array_set_size (fanout->ids, targets->len);
+	fanout->n_pending = targets->len;
 	for (guint i = 0; i < targets->len; i++) {
 		TetherConnection *connection = g_ptr_array_index (targets, i);
-		GPtrArray *messages = g_ptr_array_index (batches, i);
+		PublishTarget *target = g_new0 (PublishTarget, 1);
 
-		if (!tether_connection_queue (connection, messages, &error)) {
-			g_variant_builder_clear (&builder);
-			g_dbus_method_invocation_return_gerror (invocation, error);
-			return TRUE;
-		}
-		g_variant_builder_add (&builder, "(ot)",
-		                       tether_connection_get_object_path (connection),
-		                       tether_message_get_id (g_ptr_array_index (messages, 0)));
+		g_ptr_array_add (fanout->paths,
+		                 g_strdup (tether_connection_get_object_path (connection)));
+		target->fanout = fanout;
+		target->index = i;
+		tether_connection_queue_async (connection, g_ptr_array_index (batches, i),
+		                               publish_queued_cb, target);
 	}
-	tether_dbus_tether1_complete_publish (skeleton, invocation,
-	                                      g_variant_builder_end (&builder));
 	return TRUE;
 }
 

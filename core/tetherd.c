@@ -8,8 +8,13 @@
 #include <glib-unix.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
+#include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tether-error.h"
 #include "tether-manager.h"
@@ -69,6 +74,42 @@ on_name_lost (GDBusConnection *bus, const gchar *name, gpointer user_data)
 		g_printerr (_("tetherd: cannot own %s: is another tetherd running?\n"), name);
 	daemon->exit_status = EXIT_FAILURE;
 	g_main_loop_quit (daemon->loop);
+}
+
+/*
+ * One daemon per state directory: two would write the same outbox. The lock
+ * lasts as long as the process (its descriptor is never closed), so a
+ * killed daemon leaves none behind.
+ */
+static gboolean
+lock_state_dir (const gchar *dir, GError **error)
+{
+	g_autofree gchar *path = g_build_filename (dir, "lock", NULL);
+	g_autofree gchar *holder = NULL;
+	g_autofree gchar *pid = NULL;
+	int fd = g_open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _("cannot open the lock file %s: %s"), path, g_strerror (errno));
+		return FALSE;
+	}
+	if (flock (fd, LOCK_EX | LOCK_NB) != 0) {
+		if (g_file_get_contents (path, &holder, NULL, NULL))
+			g_strstrip (holder);
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_IN_USE,
+		             _("the state directory %s is in use by another tetherd (process %s): "
+		               "stop that one first, or give this one its own --state-dir"),
+		                dir, holder != NULL && holder[0] != '\0' ? holder : "?");
+		g_close (fd, NULL);
+		return FALSE;
+	}
+
+	/* who holds it, for the message above */
+	pid = g_strdup_printf ("%d\n", (int) getpid ());
+	if (ftruncate (fd, 0) != 0 || pwrite (fd, pid, strlen (pid), 0) < 0)
+		g_debug ("cannot write %s: %s", path, g_strerror (errno));
+	return TRUE;
 }
 
 /* the state directory is 0700: keys live below it */
@@ -161,7 +202,7 @@ main (int argc, char **argv)
 		                                          "tether.conf", NULL)
 		                      : g_build_filename (TETHER_SYSCONFDIR, "tether.conf", NULL);
 	}
-	if (!prepare_state_dir (state_dir, &error)) {
+	if (!prepare_state_dir (state_dir, &error) || !lock_state_dir (state_dir, &error)) {
 		g_printerr ("tetherd: %s\n", error->message);
 		return EXIT_FAILURE;
 	}
