@@ -6,6 +6,7 @@
 #pragma once
 
 #include "tether-anchor-store.h"
+#include "tether-auth.h"
 #include "tether-cloud.h"
 #include "tether-connection.h"
 #include "tether-identity-store.h"
@@ -16,6 +17,7 @@ G_BEGIN_DECLS
 
 typedef struct {
 	GDBusConnection *bus;
+	TetherAuth *auth; /* gates the admin methods */
 	TetherAnchorStore *anchors;
 	TetherIdentityStore *identities;
 	const gchar *state_dir;

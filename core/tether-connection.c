@@ -1465,6 +1465,8 @@ tether_connection_new (const gchar *id, TetherCloud *cloud, GSettings *settings,
 	schedule_expiry (self);
 
 	g_signal_connect (self->settings, "changed", G_CALLBACK (settings_changed_cb), self);
+	/* Connect, Disconnect, Purge, Reprovision: authorised before the handlers see them */
+	tether_auth_attach (context->auth, G_DBUS_INTERFACE_SKELETON (self->skeleton));
 	g_signal_connect (self->skeleton, "handle-publish", G_CALLBACK (handle_publish), self);
 	g_signal_connect (self->skeleton, "handle-publish-batch", G_CALLBACK (handle_publish_batch),
 	                  self);

@@ -9,6 +9,7 @@
 #include <glib/gstdio.h>
 
 #include "tether-anchor-store.h"
+#include "tether-auth.h"
 #include "tether-connection-private.h"
 #include "tether-common.h"
 #include "tether-dbus.h"
@@ -27,6 +28,7 @@
 struct _TetherManager {
 	GObject parent_instance;
 	GDBusConnection *bus;
+	TetherAuth *auth;
 	gchar *state_dir;
 	GSettingsBackend *backend;
 	GSettings *settings;
@@ -155,6 +157,7 @@ load_connection (TetherManager *self, const gchar *id, GError **error)
 	g_autofree gchar *cloud_name = g_settings_get_string (settings, "cloud");
 	TetherConnectionContext context = {
 		.bus = self->bus,
+		.auth = self->auth,
 		.anchors = self->anchors,
 		.identities = self->identities,
 		.state_dir = self->state_dir,
@@ -961,12 +964,13 @@ load_clouds (TetherManager *self, GError **error)
 }
 
 TetherManager *
-tether_manager_new (GDBusConnection *bus, const gchar *state_dir, const gchar *config_file,
-                    GError **error)
+tether_manager_new (GDBusConnection *bus, TetherAuth *auth, const gchar *state_dir,
+                    const gchar *config_file, GError **error)
 {
 	g_autoptr(TetherManager) self = g_object_new (TETHER_TYPE_MANAGER, NULL);
 
 	self->bus = g_object_ref (bus);
+	self->auth = g_object_ref (auth);
 	self->state_dir = g_strdup (state_dir);
 	self->backend = tether_settings_backend_new (config_file, error);
 	if (self->backend == NULL)
@@ -985,6 +989,8 @@ tether_manager_new (GDBusConnection *bus, const gchar *state_dir, const gchar *c
 	if (!load_clouds (self, error))
 		return NULL;
 
+	/* the admin methods are authorised before any handler sees them */
+	tether_auth_attach (self->auth, G_DBUS_INTERFACE_SKELETON (self->skeleton));
 	g_signal_connect (self->skeleton, "handle-add-connection",
 	                  G_CALLBACK (handle_add_connection), self);
 	g_signal_connect (self->skeleton, "handle-update-connection",
@@ -1066,6 +1072,7 @@ tether_manager_finalize (GObject *object)
 	g_clear_object (&self->backend);
 	g_clear_object (&self->skeleton);
 	g_clear_object (&self->bus);
+	g_clear_object (&self->auth);
 	g_free (self->state_dir);
 	G_OBJECT_CLASS (tether_manager_parent_class)->finalize (object);
 }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tether-auth.h"
 #include "tether-error.h"
 #include "tether-manager.h"
 
@@ -23,6 +24,7 @@
 
 typedef struct {
 	GMainLoop *loop;
+	TetherAuth *auth;
 	TetherManager *manager;
 	gchar *state_dir;
 	gchar *config_file;
@@ -46,7 +48,8 @@ on_bus_acquired (GDBusConnection *bus, const gchar *name, gpointer user_data)
 	g_autoptr(GError) error = NULL;
 
 	/* the objects are on the bus before the name is */
-	daemon->manager = tether_manager_new (bus, daemon->state_dir, daemon->config_file, &error);
+	daemon->manager = tether_manager_new (bus, daemon->auth, daemon->state_dir,
+	                                      daemon->config_file, &error);
 	if (daemon->manager == NULL) {
 		g_printerr ("tetherd: %s\n", error->message);
 		daemon->exit_status = EXIT_FAILURE;
@@ -74,6 +77,48 @@ on_name_lost (GDBusConnection *bus, const gchar *name, gpointer user_data)
 		g_printerr (_("tetherd: cannot own %s: is another tetherd running?\n"), name);
 	daemon->exit_status = EXIT_FAILURE;
 	g_main_loop_quit (daemon->loop);
+}
+
+/*
+ * Below the state directory, directories are 0700 and files 0600 (what
+ * the umask gives them); anything that group or others could read, such as
+ * a key copied in by hand, is restricted and reported. Links are not
+ * followed.
+ */
+static void
+restrict_tree (const gchar *dir)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GDir) entries = g_dir_open (dir, 0, &error);
+	const gchar *name;
+
+	if (entries == NULL) {
+		g_warning ("cannot check the modes in %s: %s", dir, error->message);
+		return;
+	}
+	while ((name = g_dir_read_name (entries)) != NULL) {
+		g_autofree gchar *path = g_build_filename (dir, name, NULL);
+		GStatBuf st;
+		guint mode;
+		guint wanted;
+
+		if (g_lstat (path, &st) != 0 || S_ISLNK (st.st_mode))
+			continue;
+		mode = st.st_mode & 07777;
+		wanted = S_ISDIR (st.st_mode) ? 0700 : 0600;
+		if ((mode & 077) != 0) {
+			if (g_chmod (path, wanted) == 0)
+				g_warning (
+				        "%s was open to group or others (mode %04o); set to %04o",
+				        path, mode, wanted);
+			else
+				g_warning ("%s is open to group or others (mode %04o) and cannot "
+				           "be restricted: %s",
+				           path, mode, g_strerror (errno));
+		}
+		if (S_ISDIR (st.st_mode))
+			restrict_tree (path);
+	}
 }
 
 /*
@@ -134,6 +179,10 @@ prepare_state_dir (const gchar *dir, GError **error)
 			return FALSE;
 		}
 	}
+	if (st.st_uid != getuid ())
+		g_warning ("state directory %s belongs to user %u, not to the daemon's user %u",
+		           dir, (guint) st.st_uid, (guint) getuid ());
+	restrict_tree (dir);
 	return TRUE;
 }
 
@@ -163,6 +212,8 @@ main (int argc, char **argv)
 	};
 	/* clang-format on */
 
+	/* keys, queued messages and settings are for the daemon's user alone */
+	umask (077);
 	setlocale (LC_ALL, "");
 	bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
 	bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
@@ -208,6 +259,8 @@ main (int argc, char **argv)
 	}
 
 	daemon.loop = g_main_loop_new (NULL, FALSE);
+	daemon.auth =
+	        tether_auth_new (session ? TETHER_AUTH_MODE_SESSION : TETHER_AUTH_MODE_SYSTEM);
 	daemon.state_dir = state_dir;
 	daemon.config_file = config_file;
 	g_unix_signal_add (SIGTERM, on_signal, &daemon);
@@ -219,6 +272,7 @@ main (int argc, char **argv)
 
 	g_bus_unown_name (owner_id);
 	g_clear_object (&daemon.manager);
+	g_clear_object (&daemon.auth);
 	g_main_loop_unref (daemon.loop);
 	return daemon.exit_status;
 }

@@ -1,0 +1,1327 @@
+/*
+ * Security and system integration tests: polkit for the admin methods, the
+ * shipped bus policy for publishers, tetherd as the unprivileged "tether"
+ * user, the modes of its files, the plugin loader's refusals, the shipped
+ * systemd units, and logs that never hold a payload, a key or a password.
+ *
+ * The polkit, bus policy and daemon-user tests run on a private system bus
+ * (tether-test-sysbus.h) and switch users: they need root, as CI has.
+ */
+#include "tether-test-env.h"
+#include "tether-test-sysbus.h"
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <glib/gstdio.h>
+#include <pwd.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEVICE_CN       "tb-device"
+#define CONNECTION      "tb"
+#define ANCHOR          "server-ca"
+#define MANAGER_PATH    "/org/tether/Tether1"
+#define CONNECTION_PATH "/org/tether/Tether1/connections/"
+#define TELEMETRY_TOPIC "v1/devices/me/telemetry"
+#define NOT_AUTHORIZED  "org.tether.Error.NotAuthorized"
+#define ACCESS_DENIED   "org.freedesktop.DBus.Error.AccessDenied"
+
+#define ACTION_ANCHORS     "org.tether.manage-trust-anchors"
+#define ACTION_IDENTITIES  "org.tether.manage-identities"
+#define ACTION_CONNECTIONS "org.tether.manage-connections"
+
+/* ---- small helpers ---- */
+
+static gboolean
+skip_unless_root (void)
+{
+	g_autofree char *why = NULL;
+
+	if (tether_test_sysbus_can_run (&why))
+		return FALSE;
+	g_test_skip (why);
+	return TRUE;
+}
+
+static GVariant *
+bytes_variant (const void *data, gsize size)
+{
+	return g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, data, size, 1);
+}
+
+static GVariant *
+file_variant (const char *path)
+{
+	g_autofree char *contents = NULL;
+	gsize size = 0;
+	g_autoptr(GError) error = NULL;
+
+	g_file_get_contents (path, &contents, &size, &error);
+	g_assert_no_error (error);
+	return bytes_variant (contents, size);
+}
+
+static GVariant *
+no_options (void)
+{
+	return g_variant_new ("a{sv}", NULL);
+}
+
+static char *
+read_file (const char *path)
+{
+	g_autofree char *contents = NULL;
+	g_autoptr(GError) error = NULL;
+
+	g_file_get_contents (path, &contents, NULL, &error);
+	g_assert_no_error (error);
+	return g_steal_pointer (&contents);
+}
+
+static void
+assert_remote_error (GError *error, const char *name)
+{
+	g_autofree char *remote = NULL;
+
+	g_assert_nonnull (error);
+	remote = g_dbus_error_get_remote_error (error);
+	if (g_strcmp0 (remote, name) != 0)
+		g_error ("expected %s, got %s: %s", name, remote, error->message);
+}
+
+static uid_t
+user_uid (const char *user)
+{
+	struct passwd *pw = getpwnam (user);
+
+	g_assert_nonnull (pw);
+	return pw->pw_uid;
+}
+
+/* a directory owned by @user, mode 0700, as systemd's StateDirectory= makes it */
+static char *
+make_user_dir (const char *parent, const char *name, const char *user)
+{
+	struct passwd *pw = getpwnam (user);
+	char *path = g_build_filename (parent, name, NULL);
+
+	g_assert_nonnull (pw);
+	g_assert_cmpint (g_mkdir_with_parents (path, 0700), ==, 0);
+	g_assert_cmpint (chown (path, pw->pw_uid, pw->pw_gid), ==, 0);
+	g_assert_cmpint (g_chmod (path, 0700), ==, 0);
+	return path;
+}
+
+/* ---- the fixture: a private system bus, a broker, tetherd ---- */
+
+typedef struct {
+	TetherTestEnv *env;
+	TetherTestSysbus *bus;
+	TetherTestBroker *broker;
+	TetherTestObserver *observer;
+	char *state_dir;
+	char *config_file;
+} Sec;
+
+static void
+sec_clear (Sec *sec)
+{
+	g_clear_pointer (&sec->observer, tether_test_observer_free);
+	g_clear_pointer (&sec->bus, tether_test_sysbus_free);
+	g_clear_pointer (&sec->env, tether_test_env_free);
+	g_clear_pointer (&sec->state_dir, g_free);
+	g_clear_pointer (&sec->config_file, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Sec, sec_clear)
+
+/* the users, the bus; tetherd as @user (NULL: root) with its files in the bus directory */
+static void
+sec_start (Sec *sec, TetherTestBusKind kind, const char *user, gboolean polkit)
+{
+	const char *owner = user != NULL ? user : "root";
+	g_autofree char *config_dir = NULL;
+
+	tether_test_sysbus_ensure_users ();
+	sec->env = tether_test_env_new ();
+	sec->bus = tether_test_sysbus_new (sec->env, kind);
+	if (polkit)
+		tether_test_sysbus_start_polkit (sec->bus);
+	sec->state_dir = make_user_dir (tether_test_sysbus_get_dir (sec->bus), "state", owner);
+	config_dir = make_user_dir (tether_test_sysbus_get_dir (sec->bus), "config", owner);
+	sec->config_file = g_build_filename (config_dir, "tether.conf", NULL);
+	tether_test_sysbus_start_daemon (sec->bus, user, sec->state_dir, sec->config_file);
+}
+
+static void
+sec_start_broker (Sec *sec)
+{
+	g_autofree char *acl = tether_test_acl_thingsboard (DEVICE_CN);
+	TetherTestBrokerOptions options = { .acl = acl };
+	g_autoptr(GError) error = NULL;
+
+	sec->broker = tether_test_env_start_broker (sec->env, &options);
+	sec->observer = tether_test_env_observe (sec->env, sec->broker);
+	tether_test_observer_subscribe (sec->observer, "#", &error);
+	g_assert_no_error (error);
+}
+
+static TetherDBusConnection1 *
+sec_get_connection (Sec *sec, const char *id)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *path = g_strconcat (CONNECTION_PATH, id, NULL);
+	TetherDBusConnection1 *proxy = tether_dbus_connection1_proxy_new_sync (
+	        tether_test_sysbus_get_connection (sec->bus), G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
+	        "org.tether.Tether1", path, NULL, &error);
+
+	g_assert_no_error (error);
+	return proxy;
+}
+
+/* as root over D-Bus: the device's identity, the server CA, a connection to the broker */
+static void
+sec_provision (Sec *sec)
+{
+	TetherDBusTether1 *manager = tether_test_sysbus_get_manager (sec->bus);
+	const TetherTestPki *pki = tether_test_env_get_pki (sec->env);
+	g_autoptr(GError) error = NULL;
+	g_autofree char *csr = NULL;
+	g_autofree char *csr_path = tether_test_env_path (sec->env, "device.csr");
+	g_autofree char *cert_path = tether_test_env_path (sec->env, "device.pem");
+	g_autofree char *anchor_path = NULL;
+	g_autofree char *connection_path = NULL;
+	g_auto(GStrv) warnings = NULL;
+	g_auto(GStrv) more_warnings = NULL;
+	g_autoptr(TetherDBusConnection1) connection = NULL;
+	GVariantBuilder options;
+	const char *anchors[] = { ANCHOR, NULL };
+
+	g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add (&options, "{sv}", "common-name", g_variant_new_string (DEVICE_CN));
+	tether_dbus_tether1_call_create_identity_request_sync (
+	        manager, "device", g_variant_builder_end (&options), G_DBUS_CALL_FLAGS_NONE, -1,
+	        &csr, NULL, &error);
+	g_assert_no_error (error);
+	g_file_set_contents (csr_path, csr, -1, &error);
+	g_assert_no_error (error);
+	tether_test_env_sign_csr (sec->env, csr_path, cert_path);
+	tether_dbus_tether1_call_install_identity_sync (manager, "device", file_variant (cert_path),
+	                                                no_options (), G_DBUS_CALL_FLAGS_NONE, -1,
+	                                                &warnings, NULL, &error);
+	g_assert_no_error (error);
+	tether_dbus_tether1_call_add_trust_anchor_sync (
+	        manager, ANCHOR, file_variant (pki->server_ca_cert), no_options (),
+	        G_DBUS_CALL_FLAGS_NONE, -1, &anchor_path, &more_warnings, NULL, &error);
+	g_assert_no_error (error);
+
+	g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add (
+	        &options, "{sv}", "endpoint",
+	        g_variant_new_string (tether_test_broker_get_endpoint (sec->broker)));
+	g_variant_builder_add (&options, "{sv}", "trust-anchors", g_variant_new_strv (anchors, -1));
+	tether_dbus_tether1_call_add_connection_sync (
+	        manager, CONNECTION, "thingsboard", g_variant_builder_end (&options),
+	        G_DBUS_CALL_FLAGS_NONE, -1, &connection_path, NULL, &error);
+	g_assert_no_error (error);
+	connection = sec_get_connection (sec, CONNECTION);
+	if (!tether_test_wait_property (G_DBUS_PROXY (connection), "State",
+	                                g_variant_new_string ("connected"), TETHER_TEST_TIMEOUT_MS))
+		g_error ("connection %s did not connect: %s", CONNECTION,
+		         tether_dbus_connection1_get_last_error (connection));
+}
+
+static void
+assert_arrives (Sec *sec, const char *topic, const char *payload)
+{
+	g_autoptr(GBytes) got = NULL;
+	g_autofree char *got_topic = NULL;
+	gsize size = 0;
+	const char *data;
+
+	got = tether_test_observer_wait (sec->observer, topic, TETHER_TEST_TIMEOUT_MS, &got_topic);
+	g_assert_nonnull (got);
+	data = g_bytes_get_data (got, &size);
+	g_assert_cmpmem (data, size, payload, strlen (payload));
+}
+
+/*
+ * gdbus call as @user with the arguments of @args (a tuple): NULL when it
+ * succeeded, else the D-Bus error name; @message gets the error's text.
+ */
+static char *
+call_as (Sec *sec, const char *user, const char *path, const char *method, GVariant *args,
+         char **message)
+{
+	g_autoptr(GVariant) sunk = g_variant_ref_sink (args);
+	g_autoptr(GPtrArray) texts = g_ptr_array_new_with_free_func (g_free);
+
+	for (gsize i = 0; i < g_variant_n_children (sunk); i++) {
+		g_autoptr(GVariant) child = g_variant_get_child_value (sunk, i);
+		g_ptr_array_add (texts, g_variant_print (child, TRUE));
+	}
+	g_ptr_array_add (texts, NULL);
+	return tether_test_sysbus_call (sec->bus, user, path, method,
+	                                (const char *const *) texts->pdata, message);
+}
+
+/* ---- the admin methods, with arguments that succeed when they are let through ---- */
+
+typedef struct {
+	const char *path;
+	const char *method;
+	const char *action;
+	GVariant *args;
+	/* when let through: NULL for success, else the error the daemon gives */
+	const char *outcome;
+} AdminCall;
+
+static void
+admin_call_free (gpointer data)
+{
+	AdminCall *call = data;
+
+	g_variant_unref (call->args);
+	g_free (call);
+}
+
+static void
+add_call (GPtrArray *calls, const char *path, const char *method, const char *action,
+          GVariant *args, const char *outcome)
+{
+	AdminCall *call = g_new0 (AdminCall, 1);
+
+	call->path = path;
+	call->method = method;
+	call->action = action;
+	call->args = g_variant_ref_sink (args);
+	call->outcome = outcome;
+	g_ptr_array_add (calls, call);
+}
+
+/*
+ * Every admin method, in an order where each succeeds when allowed: an
+ * anchor, an identity, a connection "secconn" (disabled, so it never dials
+ * out) and the Connection1 methods on it, then the removals.
+ */
+static GPtrArray *
+admin_calls (Sec *sec)
+{
+	const TetherTestPki *pki = tether_test_env_get_pki (sec->env);
+	GPtrArray *calls = g_ptr_array_new_with_free_func (admin_call_free);
+	const char *conn = CONNECTION_PATH "secconn";
+	GVariantBuilder b;
+
+	add_call (calls, MANAGER_PATH, "org.tether.Tether1.AddTrustAnchor", ACTION_ANCHORS,
+	          g_variant_new ("(s@ay@a{sv})", "sec-ca", file_variant (pki->server_ca_cert),
+	                         no_options ()),
+	          NULL);
+	add_call (calls, MANAGER_PATH, "org.tether.Tether1.TestTrustAnchor", ACTION_ANCHORS,
+	          g_variant_new ("(ssq@a{sv})", "sec-ca", "127.0.0.1", (guint16) 1, no_options ()),
+	          NULL);
+
+	g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add (&b, "{sv}", "common-name", g_variant_new_string ("sec-device"));
+	add_call (calls, MANAGER_PATH, "org.tether.Tether1.CreateIdentityRequest",
+	          ACTION_IDENTITIES,
+	          g_variant_new ("(s@a{sv})", "sec-id", g_variant_builder_end (&b)), NULL);
+	add_call (
+	        calls, MANAGER_PATH, "org.tether.Tether1.InstallIdentity", ACTION_IDENTITIES,
+	        g_variant_new ("(s@ay@a{sv})", "sec-id", bytes_variant ("junk", 4), no_options ()),
+	        "org.tether.Error.InvalidCertificate");
+	add_call (calls, MANAGER_PATH, "org.tether.Tether1.ImportIdentity", ACTION_IDENTITIES,
+	          g_variant_new ("(s@ay@ay@a{sv})", "sec-id2", bytes_variant ("junk", 4),
+	                         bytes_variant ("", 0), no_options ()),
+	          "org.tether.Error.InvalidKey");
+
+	g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add (&b, "{sv}", "endpoint", g_variant_new_string ("127.0.0.1:1"));
+	g_variant_builder_add (&b, "{sv}", "enabled", g_variant_new_boolean (FALSE));
+	add_call (
+	        calls, MANAGER_PATH, "org.tether.Tether1.AddConnection", ACTION_CONNECTIONS,
+	        g_variant_new ("(ss@a{sv})", "secconn", "thingsboard", g_variant_builder_end (&b)),
+	        NULL);
+	g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add (&b, "{sv}", "keepalive", g_variant_new_uint32 (30));
+	add_call (calls, MANAGER_PATH, "org.tether.Tether1.UpdateConnection", ACTION_CONNECTIONS,
+	          g_variant_new ("(s@a{sv})", "secconn", g_variant_builder_end (&b)), NULL);
+	add_call (calls, conn, "org.tether.Connection1.Purge", ACTION_CONNECTIONS,
+	          g_variant_new ("()"), NULL);
+	add_call (calls, conn, "org.tether.Connection1.Reprovision", ACTION_CONNECTIONS,
+	          g_variant_new ("()"), NULL);
+	add_call (calls, conn, "org.tether.Connection1.Connect", ACTION_CONNECTIONS,
+	          g_variant_new ("()"), NULL);
+	add_call (calls, conn, "org.tether.Connection1.Disconnect", ACTION_CONNECTIONS,
+	          g_variant_new ("()"), NULL);
+
+	g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add (&b, "{sv}", "discard-queued", g_variant_new_boolean (TRUE));
+	add_call (calls, MANAGER_PATH, "org.tether.Tether1.RemoveConnection", ACTION_CONNECTIONS,
+	          g_variant_new ("(s@a{sv})", "secconn", g_variant_builder_end (&b)), NULL);
+	add_call (calls, MANAGER_PATH, "org.tether.Tether1.RemoveIdentity", ACTION_IDENTITIES,
+	          g_variant_new ("(s)", "sec-id"), NULL);
+	add_call (calls, MANAGER_PATH, "org.tether.Tether1.RemoveTrustAnchor", ACTION_ANCHORS,
+	          g_variant_new ("(s)", "sec-ca"), NULL);
+	return calls;
+}
+
+/* the manager's lists and the settings file: what an admin method changes */
+static char *
+snapshot (Sec *sec)
+{
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *config = NULL;
+	g_autofree char *text = NULL;
+
+	reply = g_dbus_connection_call_sync (
+	        tether_test_sysbus_get_connection (sec->bus), "org.tether.Tether1", MANAGER_PATH,
+	        "org.freedesktop.DBus.Properties", "GetAll",
+	        g_variant_new ("(s)", "org.tether.Tether1"), G_VARIANT_TYPE ("(a{sv})"),
+	        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+	g_assert_no_error (error);
+	text = g_variant_print (reply, FALSE);
+	g_file_get_contents (sec->config_file, &config, NULL, NULL);
+	return g_strdup_printf ("%s\n%s", text, config != NULL ? config : "");
+}
+
+/* the admin methods when polkit allows @allowed (NULL-terminated) and nothing else */
+static void
+run_admin_calls (Sec *sec, const char *const *allowed)
+{
+	g_autoptr(GPtrArray) calls = admin_calls (sec);
+
+	tether_test_sysbus_polkit_allow (sec->bus, allowed);
+	for (guint i = 0; i < calls->len; i++) {
+		AdminCall *call = g_ptr_array_index (calls, i);
+		g_autofree char *message = NULL;
+		g_autofree char *before = snapshot (sec);
+		g_autofree char *after = NULL;
+		g_autofree char *error = NULL;
+		gboolean allow = g_strv_contains (allowed, call->action);
+
+		error = call_as (sec, TETHER_TEST_USER_OUTSIDER, call->path, call->method,
+		                 g_variant_ref (call->args), &message);
+		if (!allow) {
+			if (g_strcmp0 (error, NOT_AUTHORIZED) != 0)
+				g_error ("%s: expected %s when polkit denies %s, got %s: %s",
+				         call->method, NOT_AUTHORIZED, call->action, error,
+				         message);
+			/* the error names the action; nothing changed */
+			g_assert_nonnull (strstr (message, call->action));
+			after = snapshot (sec);
+			g_assert_cmpstr (after, ==, before);
+		} else if (g_strcmp0 (error, call->outcome) != 0) {
+			g_error ("%s: polkit allows %s, expected %s, got %s: %s", call->method,
+			         call->action, call->outcome ? call->outcome : "success", error,
+			         message);
+		}
+	}
+}
+
+/* ---- polkit ---- */
+
+/* as root, whom polkit is never asked about: "secconn", for Connection1's methods */
+static void
+add_root_connection (Sec *sec)
+{
+	GVariantBuilder b;
+	g_autofree char *path = NULL;
+	g_autoptr(GError) error = NULL;
+
+	g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add (&b, "{sv}", "endpoint", g_variant_new_string ("127.0.0.1:1"));
+	g_variant_builder_add (&b, "{sv}", "enabled", g_variant_new_boolean (FALSE));
+	tether_dbus_tether1_call_add_connection_sync (
+	        tether_test_sysbus_get_manager (sec->bus), "secconn", "thingsboard",
+	        g_variant_builder_end (&b), G_DBUS_CALL_FLAGS_NONE, -1, &path, NULL, &error);
+	g_assert_no_error (error);
+}
+
+/* polkit denies: every admin method is refused, and nothing changes */
+static void
+test_polkit_denied (void)
+{
+	g_auto(Sec) sec = { 0 };
+	const char *const none[] = { NULL };
+	g_autofree char *name = NULL;
+	g_autofree char *message = NULL;
+	g_autoptr(TetherDBusConnection1) connection = NULL;
+
+	if (skip_unless_root ())
+		return;
+	sec_start (&sec, TETHER_TEST_BUS_SYSTEM, NULL, TRUE);
+	add_root_connection (&sec);
+	run_admin_calls (&sec, none);
+
+	/* Connect was refused before the daemon acted on it */
+	connection = sec_get_connection (&sec, "secconn");
+	g_assert_false (tether_dbus_connection1_get_enabled (connection));
+
+	/* reading stays open: a getter, the properties, introspection */
+	name = call_as (&sec, TETHER_TEST_USER_OUTSIDER, MANAGER_PATH,
+	                "org.tether.Tether1.GetCloud", g_variant_new ("(s)", "thingsboard"),
+	                &message);
+	g_assert_null (name);
+	name = call_as (&sec, TETHER_TEST_USER_OUTSIDER, MANAGER_PATH,
+	                "org.freedesktop.DBus.Properties.GetAll",
+	                g_variant_new ("(s)", "org.tether.Tether1"), &message);
+	g_assert_null (name);
+	name = call_as (&sec, TETHER_TEST_USER_OUTSIDER, CONNECTION_PATH "secconn",
+	                "org.freedesktop.DBus.Introspectable.Introspect", g_variant_new ("()"),
+	                &message);
+	g_assert_null (name);
+}
+
+/* polkit allows all three actions: every admin method reaches the daemon */
+static void
+test_polkit_allowed (void)
+{
+	g_auto(Sec) sec = { 0 };
+	const char *const all[] = { ACTION_ANCHORS, ACTION_IDENTITIES, ACTION_CONNECTIONS, NULL };
+
+	if (skip_unless_root ())
+		return;
+	sec_start (&sec, TETHER_TEST_BUS_SYSTEM, NULL, TRUE);
+	run_admin_calls (&sec, all);
+}
+
+/* one action allowed: only that area's methods pass */
+static void
+test_polkit_per_action (void)
+{
+	g_auto(Sec) sec = { 0 };
+	const char *const anchors[] = { ACTION_ANCHORS, NULL };
+	const char *const identities[] = { ACTION_IDENTITIES, NULL };
+
+	if (skip_unless_root ())
+		return;
+	sec_start (&sec, TETHER_TEST_BUS_SYSTEM, NULL, TRUE);
+	add_root_connection (&sec);
+	run_admin_calls (&sec, anchors);
+	run_admin_calls (&sec, identities);
+}
+
+/* tetherctl, as the outsider, says why and what to do */
+static void
+test_polkit_tetherctl (void)
+{
+	g_auto(Sec) sec = { 0 };
+	g_autoptr(TetherTestCtlResult) result = NULL;
+	g_autofree char *copy = NULL;
+	g_autofree char *pem = NULL;
+	const char *argv[] = { NULL, "anchor", "add", "sec-ca", NULL, NULL };
+
+	if (skip_unless_root ())
+		return;
+	sec_start (&sec, TETHER_TEST_BUS_SYSTEM, NULL, TRUE);
+
+	/* the outsider must be able to read the file it uploads */
+	copy = g_build_filename (tether_test_sysbus_get_dir (sec.bus), "ca.pem", NULL);
+	pem = read_file (tether_test_env_get_pki (sec.env)->server_ca_cert);
+	g_assert_true (g_file_set_contents (copy, pem, -1, NULL));
+	g_assert_cmpint (g_chmod (copy, 0644), ==, 0);
+
+	argv[0] = g_getenv ("TETHERCTL");
+	argv[4] = copy;
+	result = tether_test_sysbus_run (sec.bus, TETHER_TEST_USER_OUTSIDER, argv);
+	g_assert_cmpint (result->status, ==, 1);
+	g_assert_nonnull (strstr (result->err, "not authorized"));
+	g_assert_nonnull (strstr (result->err, ACTION_ANCHORS));
+}
+
+/*
+ * --session: the daemon's own user (here tethersec-pub, not root) is
+ * allowed, another user is not, whatever polkit would say.
+ */
+static void
+test_session_own_user_only (void)
+{
+	g_auto(Sec) sec = { 0 };
+	const TetherTestPki *pki;
+	g_autofree char *error = NULL;
+	g_autofree char *message = NULL;
+
+	if (skip_unless_root ())
+		return;
+	sec_start (&sec, TETHER_TEST_BUS_SESSION, TETHER_TEST_USER_PUBLISHER, FALSE);
+	pki = tether_test_env_get_pki (sec.env);
+
+	error = call_as (&sec, TETHER_TEST_USER_OUTSIDER, MANAGER_PATH,
+	                 "org.tether.Tether1.AddTrustAnchor",
+	                 g_variant_new ("(s@ay@a{sv})", "sec-ca",
+	                                file_variant (pki->server_ca_cert), no_options ()),
+	                 &message);
+	g_assert_cmpstr (error, ==, NOT_AUTHORIZED);
+	g_assert_nonnull (strstr (message, "session bus"));
+	g_clear_pointer (&error, g_free);
+	g_clear_pointer (&message, g_free);
+
+	error = call_as (&sec, TETHER_TEST_USER_PUBLISHER, MANAGER_PATH,
+	                 "org.tether.Tether1.AddTrustAnchor",
+	                 g_variant_new ("(s@ay@a{sv})", "sec-ca",
+	                                file_variant (pki->server_ca_cert), no_options ()),
+	                 &message);
+	g_assert_null (error);
+}
+
+/* ---- the bus policy ---- */
+
+static char *
+read_line_with (TetherTestSysbusProcess *monitor, const char *who, const char *needle,
+                const char *forbidden)
+{
+	for (guint i = 0; i < 200; i++) {
+		g_autofree char *line =
+		        tether_test_sysbus_process_read_line (monitor, TETHER_TEST_TIMEOUT_MS);
+
+		if (line == NULL)
+			return NULL;
+		g_printerr ("# monitor (%s): %s\n", who, line);
+		if (forbidden != NULL && strstr (line, forbidden) != NULL)
+			g_error ("%s heard %s: %s", who, forbidden, line);
+		if (strstr (line, needle) != NULL)
+			return g_steal_pointer (&line);
+	}
+	return NULL;
+}
+
+static TetherTestSysbusProcess *
+start_monitor (Sec *sec, const char *user)
+{
+	const char *const argv[] = {
+		"stdbuf", "-oL", "gdbus", "monitor", "--system", "--dest", "org.tether.Tether1",
+		NULL
+	};
+	TetherTestSysbusProcess *monitor = tether_test_sysbus_spawn (sec->bus, user, argv);
+	g_autofree char *ready = read_line_with (monitor, user, "is owned by", NULL);
+
+	/* the match rule went to the bus before the name lookup that printed this */
+	g_assert_nonnull (ready);
+	return monitor;
+}
+
+/*
+ * Outside tether-publish: no Publish, PublishBatch or Respond, no Received
+ * or MessageResult. Inside: all of them. Properties stay readable for all.
+ */
+static void
+test_bus_policy_publish (void)
+{
+	g_auto(Sec) sec = { 0 };
+	g_autoptr(TetherTestSysbusProcess) outsider = NULL;
+	g_autoptr(TetherTestSysbusProcess) publisher = NULL;
+	g_autoptr(TetherDBusConnection1) connection = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *line = NULL;
+	const char *conn = CONNECTION_PATH CONNECTION;
+	const char *request = "{\"method\":\"ping\",\"params\":{}}";
+	g_autoptr(GBytes) request_bytes = g_bytes_new_static (request, strlen (request));
+	GVariantBuilder batch;
+	struct {
+		const char *path;
+		const char *method;
+		GVariant *args;
+	} publishing[4];
+
+	if (skip_unless_root ())
+		return;
+	sec_start (&sec, TETHER_TEST_BUS_SYSTEM, NULL, FALSE);
+	sec_start_broker (&sec);
+	sec_provision (&sec);
+
+	g_variant_builder_init (&batch, G_VARIANT_TYPE ("a(saya{sv})"));
+	g_variant_builder_add (&batch, "(s@ay@a{sv})", "telemetry", bytes_variant ("{\"b\":1}", 7),
+	                       no_options ());
+	publishing[0].path = MANAGER_PATH;
+	publishing[0].method = "org.tether.Tether1.Publish";
+	publishing[0].args = g_variant_new ("(s@ay@a{sv})", "telemetry",
+	                                    bytes_variant ("{\"m\":1}", 7), no_options ());
+	publishing[1].path = conn;
+	publishing[1].method = "org.tether.Connection1.Publish";
+	publishing[1].args = g_variant_new ("(s@ay@a{sv})", "telemetry",
+	                                    bytes_variant ("{\"c\":1}", 7), no_options ());
+	publishing[2].path = conn;
+	publishing[2].method = "org.tether.Connection1.PublishBatch";
+	publishing[2].args = g_variant_new ("(@a(saya{sv}))", g_variant_builder_end (&batch));
+	publishing[3].path = conn;
+	publishing[3].method = "org.tether.Connection1.Respond";
+	publishing[3].args = g_variant_new ("(si@ay)", "7", 200, bytes_variant ("{}", 2));
+
+	for (guint i = 0; i < G_N_ELEMENTS (publishing); i++)
+		g_variant_ref_sink (publishing[i].args);
+	outsider = start_monitor (&sec, TETHER_TEST_USER_OUTSIDER);
+	publisher = start_monitor (&sec, TETHER_TEST_USER_PUBLISHER);
+
+	/* the outsider: refused by the bus itself, before tetherd sees anything */
+	for (guint i = 0; i < G_N_ELEMENTS (publishing); i++) {
+		g_autofree char *message = NULL;
+		g_autofree char *name = call_as (&sec, TETHER_TEST_USER_OUTSIDER,
+		                                 publishing[i].path, publishing[i].method,
+		                                 g_variant_ref (publishing[i].args), &message);
+		g_assert_cmpstr (name, ==, ACCESS_DENIED);
+	}
+
+	/* the publisher: each call reaches tetherd */
+	for (guint i = 0; i < G_N_ELEMENTS (publishing); i++) {
+		g_autofree char *message = NULL;
+		g_autofree char *name = call_as (&sec, TETHER_TEST_USER_PUBLISHER,
+		                                 publishing[i].path, publishing[i].method,
+		                                 g_variant_ref (publishing[i].args), &message);
+
+		g_assert_null (name);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS (publishing); i++)
+		g_variant_unref (publishing[i].args);
+	assert_arrives (&sec, TELEMETRY_TOPIC, "{\"m\":1}");
+	assert_arrives (&sec, TELEMETRY_TOPIC, "{\"c\":1}");
+	assert_arrives (&sec, TELEMETRY_TOPIC, "{\"b\":1}");
+	assert_arrives (&sec, "v1/devices/me/rpc/response/7", "{}");
+
+	/* the cloud sends a command: the publisher hears it, and the results before it */
+	tether_test_observer_publish (sec.observer, "v1/devices/me/rpc/request/7", request_bytes,
+	                              &error);
+	g_assert_no_error (error);
+	line = read_line_with (publisher, TETHER_TEST_USER_PUBLISHER, ".MessageResult", NULL);
+	g_assert_nonnull (line);
+	g_clear_pointer (&line, g_free);
+	line = read_line_with (publisher, TETHER_TEST_USER_PUBLISHER, ".Received", NULL);
+	g_assert_nonnull (line);
+	g_assert_nonnull (strstr (line, "rpc/request/7"));
+	g_clear_pointer (&line, g_free);
+
+	/*
+	 * then a property change: the outsider hears it, and would have heard the
+	 * MessageResult and Received signals sent before it; it must not have
+	 */
+	connection = sec_get_connection (&sec, CONNECTION);
+	tether_dbus_connection1_call_disconnect_sync (connection, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+	                                              &error);
+	g_assert_no_error (error);
+	line = read_line_with (outsider, TETHER_TEST_USER_OUTSIDER, "'Enabled': <false>",
+	                       "org.tether.Connection1.");
+	g_assert_nonnull (line);
+	g_assert_nonnull (strstr (line, "PropertiesChanged"));
+}
+
+/* ---- the daemon as the tether user ---- */
+
+static void
+assert_private_tree (const char *path, uid_t owner)
+{
+	GStatBuf st;
+
+	g_assert_cmpint (g_lstat (path, &st), ==, 0);
+	if (st.st_uid != owner)
+		g_error ("%s belongs to uid %u, not %u", path, (guint) st.st_uid, (guint) owner);
+	if (S_ISDIR (st.st_mode)) {
+		g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+		const char *name;
+
+		if ((st.st_mode & 07777) != 0700)
+			g_error ("directory %s has mode %04o, not 0700", path,
+			         (guint) (st.st_mode & 07777));
+		while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
+			g_autofree char *child = g_build_filename (path, name, NULL);
+			assert_private_tree (child, owner);
+		}
+	} else if (S_ISREG (st.st_mode) && (st.st_mode & 07777) != 0600) {
+		g_error ("file %s has mode %04o, not 0600", path, (guint) (st.st_mode & 07777));
+	}
+}
+
+/* systemd-tmpfiles --root looks users up in the root's own files */
+static void
+copy_to_root (const char *root, const char *file)
+{
+	g_autofree char *copy = g_build_filename (root, file, NULL);
+	g_autofree char *dir = g_path_get_dirname (copy);
+	g_autofree char *contents = read_file (file);
+
+	g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+	g_assert_true (g_file_set_contents (copy, contents, -1, NULL));
+}
+
+/* the settings directory from the shipped tmpfiles.d line "d PATH MODE USER GROUP -" */
+static char *
+tmpfiles_config_dir (void)
+{
+	g_autofree char *text = read_file (g_getenv ("TETHER_TMPFILES"));
+	g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+
+	for (guint i = 0; lines[i] != NULL; i++) {
+		g_auto(GStrv) fields = g_strsplit_set (lines[i], " \t", -1);
+		if (fields[0] != NULL && g_str_equal (fields[0], "d") && fields[1] != NULL)
+			return g_strdup (fields[1]);
+	}
+	g_error ("no directory line in %s", g_getenv ("TETHER_TMPFILES"));
+}
+
+/*
+ * tetherd as "tether" (from the shipped sysusers.d file), its settings
+ * directory made by the shipped tmpfiles.d file, its state where
+ * StateDirectory= puts it: it connects and publishes, and every file it
+ * wrote is its own and private.
+ */
+static void
+test_daemon_unprivileged (void)
+{
+	g_auto(Sec) sec = { 0 };
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GVariant) ids = NULL;
+	g_autofree char *root = NULL;
+	g_autofree char *config_dir = NULL;
+	g_autofree char *rooted_config_dir = NULL;
+	g_autofree char *root_arg = NULL;
+	g_autofree char *var = NULL;
+	g_autofree char *var_lib = NULL;
+	g_autoptr(TetherTestCtlResult) result = NULL;
+	uid_t tether_uid;
+	guint32 owner_uid = 0;
+
+	if (skip_unless_root ())
+		return;
+	tether_test_sysbus_ensure_users ();
+	tether_uid = user_uid (TETHER_TEST_DAEMON_USER);
+	sec.env = tether_test_env_new ();
+	sec.bus = tether_test_sysbus_new (sec.env, TETHER_TEST_BUS_SYSTEM);
+
+	/* the shipped tmpfiles.d file makes the settings directory under a scratch root */
+	root = g_build_filename (tether_test_sysbus_get_dir (sec.bus), "root", NULL);
+	root_arg = g_strdup_printf ("--root=%s", root);
+	copy_to_root (root, "/etc/passwd");
+	copy_to_root (root, "/etc/group");
+	{
+		const char *argv[] = { "systemd-tmpfiles", "--create", root_arg,
+			               g_getenv ("TETHER_TMPFILES"), NULL };
+		result = tether_test_sysbus_run (sec.bus, NULL, argv);
+		g_assert_cmpint (result->status, ==, 0);
+	}
+	config_dir = tmpfiles_config_dir ();
+	rooted_config_dir = g_build_filename (root, config_dir, NULL);
+	assert_private_tree (rooted_config_dir, tether_uid);
+	sec.config_file = g_build_filename (rooted_config_dir, "tether.conf", NULL);
+	/* StateDirectory=tether, StateDirectoryMode=0700 */
+	sec.state_dir = make_user_dir (root, "var/lib/tether", TETHER_TEST_DAEMON_USER);
+	var = g_build_filename (root, "var", NULL);
+	var_lib = g_build_filename (root, "var", "lib", NULL);
+	g_assert_cmpint (g_chmod (root, 0755), ==, 0);
+	g_assert_cmpint (g_chmod (var, 0755), ==, 0);
+	g_assert_cmpint (g_chmod (var_lib, 0755), ==, 0);
+
+	tether_test_sysbus_start_daemon (sec.bus, TETHER_TEST_DAEMON_USER, sec.state_dir,
+	                                 sec.config_file);
+	reply = g_dbus_connection_call_sync (
+	        tether_test_sysbus_get_connection (sec.bus), "org.freedesktop.DBus",
+	        "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetConnectionUnixUser",
+	        g_variant_new ("(s)", "org.tether.Tether1"), G_VARIANT_TYPE ("(u)"),
+	        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+	g_assert_no_error (error);
+	g_variant_get (reply, "(u)", &owner_uid);
+	g_assert_cmpuint (owner_uid, ==, tether_uid);
+
+	sec_start_broker (&sec);
+	sec_provision (&sec);
+	tether_dbus_tether1_call_publish_sync (tether_test_sysbus_get_manager (sec.bus),
+	                                       "telemetry", bytes_variant ("{\"u\":1}", 7),
+	                                       no_options (), G_DBUS_CALL_FLAGS_NONE, -1, &ids,
+	                                       NULL, &error);
+	g_assert_no_error (error);
+	assert_arrives (&sec, TELEMETRY_TOPIC, "{\"u\":1}");
+
+	tether_test_sysbus_stop_daemon (sec.bus);
+	g_assert_true (g_file_test (sec.config_file, G_FILE_TEST_IS_REGULAR));
+	assert_private_tree (rooted_config_dir, tether_uid);
+	assert_private_tree (sec.state_dir, tether_uid);
+}
+
+/* ---- the state directory's modes ---- */
+
+/* a state directory and a key left open to others are restricted at start, and reported */
+static void
+test_state_modes_fixed (void)
+{
+	g_autoptr(TetherTestEnv) env = tether_test_env_new ();
+	const char *state = tether_test_env_get_state_dir (env);
+	g_autofree char *identity_dir =
+	        g_build_filename (state, "identities", "device", "active", NULL);
+	g_autofree char *key = g_build_filename (identity_dir, "key.pem", NULL);
+	g_autofree char *loose_key = NULL;
+	g_autofree char *key_pem = NULL;
+	g_autofree char *log = NULL;
+	GStatBuf st;
+
+	tether_test_env_make_client_cert (env, "loose", DEVICE_CN);
+	loose_key = tether_test_env_pki_file (env, "loose.key");
+	key_pem = read_file (loose_key);
+	g_assert_cmpint (g_mkdir_with_parents (identity_dir, 0755), ==, 0);
+	g_assert_true (g_file_set_contents (key, key_pem, -1, NULL));
+	g_assert_cmpint (g_chmod (key, 0644), ==, 0);
+	g_assert_cmpint (g_chmod (state, 0755), ==, 0);
+
+	tether_test_env_start_daemon (env);
+	g_assert_cmpint (g_stat (state, &st), ==, 0);
+	g_assert_cmpint (st.st_mode & 07777, ==, 0700);
+	g_assert_cmpint (g_stat (identity_dir, &st), ==, 0);
+	g_assert_cmpint (st.st_mode & 07777, ==, 0700);
+	g_assert_cmpint (g_stat (key, &st), ==, 0);
+	g_assert_cmpint (st.st_mode & 07777, ==, 0600);
+
+	log = read_file (tether_test_env_get_daemon_log (env));
+	g_assert_nonnull (strstr (log, "key.pem was open to group or others (mode 0644)"));
+	g_assert_nonnull (strstr (log, "had mode 0755; set to 0700"));
+}
+
+/* ---- the plugin loader ---- */
+
+typedef enum {
+	PLUGIN_SAFE,
+	PLUGIN_GROUP_WRITABLE,
+	PLUGIN_OTHERS_WRITABLE,
+	PLUGIN_DIR_GROUP_WRITABLE,
+	PLUGIN_FOREIGN_OWNER,
+	PLUGIN_WRONG_ABI,
+} PluginCase;
+
+static char *
+thingsboard_module (void)
+{
+	const char *path = g_getenv ("TETHER_PLUGIN_PATH");
+	g_auto(GStrv) dirs = g_strsplit (path, ":", -1);
+
+	for (guint i = 0; dirs[i] != NULL; i++) {
+		char *file = g_build_filename (dirs[i], "cloud-thingsboard.so", NULL);
+		if (g_file_test (file, G_FILE_TEST_IS_REGULAR))
+			return file;
+		g_free (file);
+	}
+	g_error ("no cloud-thingsboard.so in %s", path);
+}
+
+static void
+copy_file (const char *from, const char *to, int mode)
+{
+	g_autofree char *contents = NULL;
+	gsize size = 0;
+	g_autoptr(GError) error = NULL;
+
+	g_file_get_contents (from, &contents, &size, &error);
+	g_assert_no_error (error);
+	g_file_set_contents_full (to, contents, (gssize) size, G_FILE_SET_CONTENTS_NONE, mode,
+	                          &error);
+	g_assert_no_error (error);
+	/* the umask does not decide the case under test */
+	g_assert_cmpint (g_chmod (to, mode), ==, 0);
+}
+
+/* tetherd with one plugin directory holding one module: loaded or refused, and why */
+static void
+run_plugin_case (PluginCase plugin_case, const char *reason)
+{
+	g_autoptr(TetherTestEnv) env = tether_test_env_new ();
+	g_autofree char *dir = tether_test_env_path (env, "plugins");
+	g_autofree char *module = g_build_filename (dir, "cloud-test.so", NULL);
+	g_autofree char *source = NULL;
+	g_autofree char *log = NULL;
+	g_autofree char *refusal = NULL;
+	const char *const *clouds;
+
+	g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+	g_assert_cmpint (g_chmod (dir, plugin_case == PLUGIN_DIR_GROUP_WRITABLE ? 0775 : 0755), ==,
+	                 0);
+	source = plugin_case == PLUGIN_WRONG_ABI ? g_strdup (g_getenv ("TETHER_WRONG_ABI_PLUGIN"))
+	                                         : thingsboard_module ();
+	copy_file (source, module,
+	           plugin_case == PLUGIN_GROUP_WRITABLE    ? 0664
+	           : plugin_case == PLUGIN_OTHERS_WRITABLE ? 0646
+	                                                   : 0644);
+	if (plugin_case == PLUGIN_FOREIGN_OWNER) {
+		if (getuid () != 0) {
+			g_test_skip ("only root can give a file to another user");
+			return;
+		}
+		g_assert_cmpint (chown (module, 65534, 65534), ==, 0);
+	}
+
+	g_setenv ("TETHER_PLUGIN_PATH", dir, TRUE);
+	tether_test_env_start_daemon (env);
+	clouds = tether_dbus_tether1_get_clouds (tether_test_env_get_manager (env));
+	log = read_file (tether_test_env_get_daemon_log (env));
+	refusal = g_strdup_printf ("plugin %s refused", module);
+	if (plugin_case == PLUGIN_SAFE) {
+		g_assert_cmpuint (g_strv_length ((char **) clouds), ==, 1);
+		g_assert_null (strstr (log, refusal));
+		return;
+	}
+	g_assert_cmpuint (g_strv_length ((char **) clouds), ==, 0);
+	g_assert_nonnull (strstr (log, refusal));
+	if (strstr (log, reason) == NULL)
+		g_error ("the daemon's log does not say '%s':\n%s", reason, log);
+}
+
+static void
+test_plugin_safe (void)
+{
+	run_plugin_case (PLUGIN_SAFE, NULL);
+}
+
+static void
+test_plugin_group_writable (void)
+{
+	run_plugin_case (PLUGIN_GROUP_WRITABLE, "is writable by group or others (mode 0664)");
+}
+
+static void
+test_plugin_others_writable (void)
+{
+	run_plugin_case (PLUGIN_OTHERS_WRITABLE, "is writable by group or others (mode 0646)");
+}
+
+static void
+test_plugin_dir_group_writable (void)
+{
+	run_plugin_case (PLUGIN_DIR_GROUP_WRITABLE, "plugins' is writable by group or others");
+}
+
+static void
+test_plugin_foreign_owner (void)
+{
+	run_plugin_case (PLUGIN_FOREIGN_OWNER, "is owned by user 65534");
+}
+
+static void
+test_plugin_wrong_abi (void)
+{
+	run_plugin_case (PLUGIN_WRONG_ABI, "rebuild the plugin");
+}
+
+/* ---- the shipped units ---- */
+
+/* systemd-analyze verify accepts the unit, and its sandbox scores 3.0 or better */
+static void
+test_units_verify (void)
+{
+	g_autoptr(TetherTestEnv) env = tether_test_env_new ();
+	g_autofree char *unit = read_file (g_getenv ("TETHER_UNIT"));
+	g_autofree char *copy = tether_test_env_path (env, "tetherd.service");
+	g_autoptr(GRegex) exec = g_regex_new ("^ExecStart=\\S+", G_REGEX_MULTILINE, 0, NULL);
+	g_autofree char *exec_line = g_strdup_printf ("ExecStart=%s", g_getenv ("TETHERD"));
+	g_autofree char *local = NULL;
+	g_autofree char *out = NULL;
+	g_autofree char *err = NULL;
+	g_autoptr(GError) error = NULL;
+	gint status = 0;
+
+	/* the installed path does not exist here: point ExecStart at the built daemon */
+	local = g_regex_replace_literal (exec, unit, -1, 0, exec_line, 0, &error);
+	g_assert_no_error (error);
+	g_assert_true (g_file_set_contents (copy, local, -1, NULL));
+	{
+		const char *argv[] = { "systemd-analyze", "verify", "--man=no", copy, NULL };
+		g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+		              &err, &status, &error);
+		g_assert_no_error (error);
+		g_printerr ("# systemd-analyze verify: %s%s\n", out, err);
+		g_assert_true (g_spawn_check_wait_status (status, NULL));
+		g_assert_cmpstr (err, ==, "");
+	}
+	g_clear_pointer (&out, g_free);
+	g_clear_pointer (&err, g_free);
+	{
+		const char *argv[] = { "systemd-analyze",        "security",
+			               "--offline=true",         "--threshold=30",
+			               g_getenv ("TETHER_UNIT"), NULL };
+		g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+		              &err, &status, &error);
+		g_assert_no_error (error);
+		g_printerr ("# %s\n", strstr (out, "Overall") ? strstr (out, "Overall") : out);
+		g_assert_true (g_spawn_check_wait_status (status, NULL));
+	}
+}
+
+/* the sysusers.d and tmpfiles.d files parse, and the D-Bus files are what the unit names */
+static void
+test_units_files (void)
+{
+	g_autofree char *activation = read_file (g_getenv ("TETHER_DBUS_SERVICE"));
+	g_autofree char *unit = read_file (g_getenv ("TETHER_UNIT"));
+	g_autofree char *out = NULL;
+	g_autofree char *err = NULL;
+	g_autoptr(GError) error = NULL;
+	gint status = 0;
+
+	g_assert_nonnull (strstr (activation, "Name=org.tether.Tether1\n"));
+	g_assert_nonnull (strstr (activation, "SystemdService=tetherd.service\n"));
+	g_assert_nonnull (strstr (activation, "User=tether\n"));
+	g_assert_nonnull (strstr (unit, "BusName=org.tether.Tether1\n"));
+	g_assert_nonnull (strstr (unit, "User=tether\n"));
+	g_assert_nonnull (strstr (unit, "After=network-online.target time-sync.target\n"));
+	{
+		const char *argv[] = { "systemd-sysusers", "--dry-run", "--root=/nonexistent",
+			               g_getenv ("TETHER_SYSUSERS"), NULL };
+		g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+		              &err, &status, &error);
+		g_assert_no_error (error);
+		g_printerr ("# systemd-sysusers --dry-run: %s%s\n", out, err);
+		g_assert_true (g_spawn_check_wait_status (status, NULL));
+	}
+}
+
+/* ---- logs ---- */
+
+static char *
+marker (const char *what)
+{
+	return g_strdup_printf ("canary-%s-%08x%08x", what, g_random_int (), g_random_int ());
+}
+
+/* the key as PKCS#8 encrypted with @password */
+static char *
+encrypt_key (const char *key_pem, const char *password)
+{
+	gnutls_x509_privkey_t key = NULL;
+	gnutls_datum_t in = { (unsigned char *) key_pem, (unsigned int) strlen (key_pem) };
+	gnutls_datum_t out = { NULL, 0 };
+	char *result;
+
+	g_assert_cmpint (gnutls_x509_privkey_init (&key), ==, 0);
+	g_assert_cmpint (gnutls_x509_privkey_import (key, &in, GNUTLS_X509_FMT_PEM), ==, 0);
+	g_assert_cmpint (gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_PEM, password,
+	                                                    GNUTLS_PKCS_PBES2_AES_256, &out),
+	                 ==, 0);
+	result = g_strndup ((const char *) out.data, out.size);
+	gnutls_free (out.data);
+	gnutls_x509_privkey_deinit (key);
+	return result;
+}
+
+/* the base64 lines of a PEM key: none may show up in a log */
+static void
+add_key_lines (GPtrArray *secrets, const char *pem)
+{
+	g_auto(GStrv) lines = g_strsplit (pem, "\n", -1);
+
+	for (guint i = 0; lines[i] != NULL; i++) {
+		g_strstrip (lines[i]);
+		if (strlen (lines[i]) >= 16 && !g_str_has_prefix (lines[i], "-----"))
+			g_ptr_array_add (secrets, g_strdup (lines[i]));
+	}
+}
+
+typedef struct {
+	guint count;
+} ReceivedCount;
+
+static void
+on_received (TetherDBusConnection1 *proxy, const char *kind, const char *topic, GVariant *payload,
+             GVariant *details, gpointer user_data)
+{
+	((ReceivedCount *) user_data)->count++;
+}
+
+static gboolean
+has_received (gpointer user_data)
+{
+	return ((ReceivedCount *) user_data)->count > 0;
+}
+
+/*
+ * Payloads in every direction, a generated key, an imported encrypted key
+ * and its password (right and wrong), each with a unique marker: tetherd,
+ * at its most verbose, logs none of them.
+ */
+static void
+test_logs_canary (void)
+{
+	g_autoptr(TetherTestEnv) env = tether_test_env_new ();
+	g_autofree char *acl = tether_test_acl_thingsboard (DEVICE_CN);
+	TetherTestBrokerOptions options = { .acl = acl };
+	TetherTestBroker *broker;
+	g_autoptr(TetherTestObserver) observer = NULL;
+	g_autoptr(GPtrArray) secrets = g_ptr_array_new_with_free_func (g_free);
+	g_autoptr(GError) error = NULL;
+	g_autofree char *published = marker ("publish");
+	g_autofree char *manager_published = marker ("manager-publish");
+	g_autofree char *batch_published = marker ("batch");
+	g_autofree char *refused = marker ("refused");
+	g_autofree char *command = marker ("command");
+	g_autofree char *answer = marker ("answer");
+	g_autofree char *password = marker ("password");
+	g_autofree char *wrong_password = marker ("wrong-password");
+	g_autofree char *payload = NULL;
+	g_autofree char *csr = NULL;
+	g_autofree char *csr_path = tether_test_env_path (env, "device.csr");
+	g_autofree char *cert_path = tether_test_env_path (env, "device.pem");
+	g_autofree char *generated_key_path = NULL;
+	g_autofree char *generated_key = NULL;
+	g_autofree char *imported_key_path = NULL;
+	g_autofree char *imported_chain_path = NULL;
+	g_autofree char *imported_key = NULL;
+	g_autofree char *encrypted_key = NULL;
+	g_autofree char *imported_chain = NULL;
+	g_autofree char *log = NULL;
+	g_autofree char *request = NULL;
+	g_autoptr(GBytes) request_bytes = NULL;
+	g_autoptr(GBytes) response = NULL;
+	g_autoptr(GVariant) ids = NULL;
+	g_autoptr(GVariant) batch_ids = NULL;
+	g_auto(GStrv) warnings = NULL;
+	TetherDBusTether1 *manager;
+	TetherDBusConnection1 *connection;
+	ReceivedCount received = { 0 };
+	GVariantBuilder builder;
+	guint64 id = 0;
+
+	broker = tether_test_env_start_broker (env, &options);
+	observer = tether_test_env_observe (env, broker);
+	tether_test_observer_subscribe (observer, "#", &error);
+	g_assert_no_error (error);
+	tether_test_env_start_daemon (env);
+	manager = tether_test_env_get_manager (env);
+
+	/* a key made on the device */
+	tether_test_env_ctl_ok (env, "identity", "request", "--common-name", DEVICE_CN, "--out",
+	                        csr_path, NULL);
+	generated_key_path = g_build_filename (tether_test_env_get_state_dir (env), "identities",
+	                                       "device", "active", "key.pem", NULL);
+	generated_key = read_file (generated_key_path);
+	add_key_lines (secrets, generated_key);
+	tether_test_env_sign_csr (env, csr_path, cert_path);
+	tether_test_env_ctl_ok (env, "identity", "install", cert_path, NULL);
+	tether_test_env_ctl_ok (env, "anchor", "add", ANCHOR,
+	                        tether_test_env_get_pki (env)->server_ca_cert, NULL);
+	tether_test_env_ctl_ok (env, "connection", "add", CONNECTION, "--cloud", "thingsboard",
+	                        "--endpoint", tether_test_broker_get_endpoint (broker), "--anchor",
+	                        ANCHOR, NULL);
+	tether_test_env_wait_state (env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	connection = tether_test_env_get_connection (env, CONNECTION);
+
+	/* a key made elsewhere, encrypted, imported with its password; then a wrong password */
+	tether_test_env_make_client_cert (env, "imported", "imported-device");
+	imported_key_path = tether_test_env_pki_file (env, "imported.key");
+	imported_chain_path = tether_test_env_pki_file (env, "imported.pem");
+	imported_key = read_file (imported_key_path);
+	imported_chain = read_file (imported_chain_path);
+	add_key_lines (secrets, imported_key);
+	encrypted_key = encrypt_key (imported_key, password);
+	add_key_lines (secrets, encrypted_key);
+	g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add (&builder, "{sv}", "password", g_variant_new_string (password));
+	tether_dbus_tether1_call_import_identity_sync (
+	        manager, "imported", bytes_variant (encrypted_key, strlen (encrypted_key)),
+	        bytes_variant (imported_chain, strlen (imported_chain)),
+	        g_variant_builder_end (&builder), G_DBUS_CALL_FLAGS_NONE, -1, &warnings, NULL,
+	        &error);
+	g_assert_no_error (error);
+	g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add (&builder, "{sv}", "password", g_variant_new_string (wrong_password));
+	g_clear_pointer (&warnings, g_strfreev);
+	tether_dbus_tether1_call_import_identity_sync (
+	        manager, "imported2", bytes_variant (encrypted_key, strlen (encrypted_key)),
+	        bytes_variant (imported_chain, strlen (imported_chain)),
+	        g_variant_builder_end (&builder), G_DBUS_CALL_FLAGS_NONE, -1, &warnings, NULL,
+	        &error);
+	assert_remote_error (error, "org.tether.Error.InvalidKey");
+	g_clear_error (&error);
+
+	/* payloads: tetherctl, the manager, a batch, one the cloud's rules refuse */
+	payload = g_strdup_printf ("{\"v\":\"%s\"}", published);
+	tether_test_env_ctl_ok (env, "publish", "--connection", CONNECTION, "--kind", "telemetry",
+	                        payload, NULL);
+	g_free (payload);
+	payload = g_strdup_printf ("{\"v\":\"%s\"}", manager_published);
+	tether_dbus_tether1_call_publish_sync (
+	        manager, "telemetry", bytes_variant (payload, strlen (payload)), no_options (),
+	        G_DBUS_CALL_FLAGS_NONE, -1, &ids, NULL, &error);
+	g_assert_no_error (error);
+	g_free (payload);
+	payload = g_strdup_printf ("{\"v\":\"%s\"}", batch_published);
+	g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(saya{sv})"));
+	g_variant_builder_add (&builder, "(s@ay@a{sv})", "telemetry",
+	                       bytes_variant (payload, strlen (payload)), no_options ());
+	tether_dbus_connection1_call_publish_batch_sync (
+	        connection, g_variant_builder_end (&builder), G_DBUS_CALL_FLAGS_NONE, -1,
+	        &batch_ids, NULL, &error);
+	g_assert_no_error (error);
+	g_free (payload);
+	payload = g_strdup_printf ("not json %s", refused);
+	tether_dbus_connection1_call_publish_sync (
+	        connection, "telemetry", bytes_variant (payload, strlen (payload)), no_options (),
+	        G_DBUS_CALL_FLAGS_NONE, -1, &id, NULL, &error);
+	g_assert_nonnull (error);
+	g_clear_error (&error);
+	for (guint i = 0; i < 3; i++) {
+		g_autoptr(GBytes) got = tether_test_observer_wait (observer, TELEMETRY_TOPIC,
+		                                                    TETHER_TEST_TIMEOUT_MS, NULL);
+		g_assert_nonnull (got);
+	}
+
+	/* a command from the cloud, and the answer */
+	g_signal_connect (connection, "received", G_CALLBACK (on_received), &received);
+	request = g_strdup_printf ("{\"method\":\"m\",\"params\":{\"v\":\"%s\"}}", command);
+	request_bytes = g_bytes_new (request, strlen (request));
+	tether_test_observer_publish (observer, "v1/devices/me/rpc/request/9", request_bytes,
+	                              &error);
+	g_assert_no_error (error);
+	g_assert_true (tether_test_wait_until (has_received, &received, TETHER_TEST_TIMEOUT_MS));
+	payload = g_strdup_printf ("{\"v\":\"%s\"}", answer);
+	tether_dbus_connection1_call_respond_sync (connection, "9", 200,
+	                                           bytes_variant (payload, strlen (payload)),
+	                                           G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+	g_assert_no_error (error);
+	response = tether_test_observer_wait (observer, "v1/devices/me/rpc/response/9",
+	                                      TETHER_TEST_TIMEOUT_MS, NULL);
+	g_assert_nonnull (response);
+
+	tether_test_env_stop_daemon (env);
+	g_ptr_array_add (secrets, g_strdup (published));
+	g_ptr_array_add (secrets, g_strdup (manager_published));
+	g_ptr_array_add (secrets, g_strdup (batch_published));
+	g_ptr_array_add (secrets, g_strdup (refused));
+	g_ptr_array_add (secrets, g_strdup (command));
+	g_ptr_array_add (secrets, g_strdup (answer));
+	g_ptr_array_add (secrets, g_strdup (password));
+	g_ptr_array_add (secrets, g_strdup (wrong_password));
+
+	/* every line tetherd wrote, at debug level */
+	log = read_file (tether_test_env_get_daemon_log (env));
+	g_assert_nonnull (strstr (log, "tether-DEBUG"));
+	for (guint i = 0; i < secrets->len; i++) {
+		const char *secret = g_ptr_array_index (secrets, i);
+		const char *found = strstr (log, secret);
+
+		if (found != NULL) {
+			const char *line = found;
+			while (line > log && line[-1] != '\n')
+				line--;
+			g_error ("tetherd logged a secret (%s): %.*s", secret,
+			         (int) strcspn (line, "\n"), line);
+		}
+	}
+}
+
+int
+main (int argc, char **argv)
+{
+	tether_test_init (&argc, &argv);
+
+	tether_test_add ("/security/polkit/denied", test_polkit_denied);
+	tether_test_add ("/security/polkit/allowed", test_polkit_allowed);
+	tether_test_add ("/security/polkit/per-action", test_polkit_per_action);
+	tether_test_add ("/security/polkit/tetherctl", test_polkit_tetherctl);
+	tether_test_add ("/security/session/own-user-only", test_session_own_user_only);
+	tether_test_add ("/security/bus-policy/publish", test_bus_policy_publish);
+	tether_test_add ("/security/daemon/unprivileged", test_daemon_unprivileged);
+	tether_test_add ("/security/state/modes-fixed", test_state_modes_fixed);
+	tether_test_add ("/security/plugins/safe", test_plugin_safe);
+	tether_test_add ("/security/plugins/group-writable", test_plugin_group_writable);
+	tether_test_add ("/security/plugins/others-writable", test_plugin_others_writable);
+	tether_test_add ("/security/plugins/dir-group-writable", test_plugin_dir_group_writable);
+	tether_test_add ("/security/plugins/foreign-owner", test_plugin_foreign_owner);
+	tether_test_add ("/security/plugins/wrong-abi", test_plugin_wrong_abi);
+	tether_test_add ("/security/units/verify", test_units_verify);
+	tether_test_add ("/security/units/files", test_units_files);
+	tether_test_add ("/security/logs/canary", test_logs_canary);
+	return g_test_run ();
+}
