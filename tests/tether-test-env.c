@@ -1270,6 +1270,17 @@ tether_test_wait_property (GDBusProxy *proxy, const char *name, GVariant *value,
 
 	if (!tether_test_wait_until (property_has_value, &wait, timeout_ms))
 		return FALSE;
+
+	/*
+	 * a Get can answer before the PropertiesChanged that carries this change
+	 * and its neighbours (State with LastError) reaches the proxy's cache:
+	 * give the signal time to land, so the test reads one consistent set
+	 */
+	if (wait.polled_only) {
+		wait.next_poll = G_MAXINT64;
+		if (tether_test_wait_until (property_has_value, &wait, 3000))
+			return TRUE;
+	}
 	if (wait.polled_only) {
 		g_autofree char *text = g_variant_print (sunk, FALSE);
 
