@@ -414,6 +414,20 @@ test_pkcs7_pem (void)
 	assert_normalised (&upload, pem);
 }
 
+/* a PKCS#7 bundle holds a set: whatever order it was built in, chain order, no warning */
+static void
+test_pkcs7_any_order (void)
+{
+	g_auto(Upload) upload = { 0 };
+	g_autoptr(GBytes) p7b = pkcs7_of (GNUTLS_X509_FMT_DER, pki.root, pki.leaf, pki.sub, NULL);
+	g_autofree gchar *pem = pem_of (pki.leaf, pki.sub, pki.root, NULL);
+
+	upload_bytes (&upload, p7b);
+	assert_accepted (&upload, 3);
+	assert_no_warnings (&upload);
+	assert_normalised (&upload, pem);
+}
+
 /* ---- refused ---- */
 
 static void
@@ -793,6 +807,7 @@ main (int argc, char **argv)
 	g_test_add_func ("/anchor-store/accept/der", test_der);
 	g_test_add_func ("/anchor-store/accept/pkcs7-der", test_pkcs7_der);
 	g_test_add_func ("/anchor-store/accept/pkcs7-pem", test_pkcs7_pem);
+	g_test_add_func ("/anchor-store/accept/pkcs7-any-order", test_pkcs7_any_order);
 	g_test_add_func ("/anchor-store/accept/chain-in-order", test_chain_in_order);
 	g_test_add_func ("/anchor-store/accept/bundle-of-roots", test_bundle_of_roots);
 	g_test_add_func ("/anchor-store/accept/sha1-root", test_sha1_root);

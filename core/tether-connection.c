@@ -378,12 +378,13 @@ tether_connection_get_queued (TetherConnection *self)
 GStrv
 tether_connection_dup_anchor_names (TetherConnection *self)
 {
-	const gchar *const *names = tether_dbus_connection1_get_trust_anchors (self->skeleton);
+	/* the settings, not the property: those change first, and UsedBy must follow them */
+	g_auto(GStrv) names = g_settings_get_strv (self->settings, "trust-anchors");
 	GPtrArray *bundled;
 	g_autoptr(GStrvBuilder) builder = NULL;
 
-	if (names != NULL && names[0] != NULL)
-		return g_strdupv ((gchar **) names);
+	if (names[0] != NULL)
+		return g_steal_pointer (&names);
 
 	/* none named: the cloud's default set */
 	builder = g_strv_builder_new ();

@@ -174,6 +174,10 @@ load_connection (TetherManager *self, const gchar *id, GError **error)
 	if (connection == NULL)
 		return NULL;
 	g_hash_table_insert (self->connections, g_strdup (id), connection);
+	/* UsedBy follows its anchors, also when the settings file is edited by hand */
+	g_signal_connect_object (tether_connection_get_settings (connection),
+	                         "changed::trust-anchors", G_CALLBACK (refresh_properties), self,
+	                         G_CONNECT_SWAPPED);
 	tether_connection_start (connection);
 	return connection;
 }

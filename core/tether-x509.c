@@ -1864,12 +1864,38 @@ list_add_checked (GPtrArray *certs, gnutls_x509_crt_t crt, GError **error)
 	return TRUE;
 }
 
-/* the certificates of a PKCS#7 bundle, in its order; @where names the bundle for people */
+static GArray *chain_order (GPtrArray *certs, const gboolean *self_signed, GArray *tops);
+
+/*
+ * The certificates from @start on, put in chain order: a PKCS#7 bundle holds a set, whose DER
+ * encoding sorts its members by their bytes, so the order they come in says nothing.
+ */
+static void
+order_from (GPtrArray *certs, guint start)
+{
+	g_autoptr(GPtrArray) members = g_ptr_array_new ();
+	g_autoptr(GArray) tops = g_array_new (FALSE, FALSE, sizeof (guint));
+	g_autoptr(GArray) order = NULL;
+	g_autofree gboolean *self_signed = NULL;
+
+	for (guint i = start; i < certs->len; i++)
+		g_ptr_array_add (members, g_ptr_array_index (certs, i));
+	self_signed = g_new0 (gboolean, members->len);
+	for (guint i = 0; i < members->len; i++)
+		self_signed[i] = tether_x509_is_self_signed (g_ptr_array_index (members, i));
+	order = chain_order (members, self_signed, tops);
+	for (guint i = 0; i < order->len; i++)
+		certs->pdata[start + i] =
+		        g_ptr_array_index (members, g_array_index (order, guint, i));
+}
+
+/* the certificates of a PKCS#7 bundle, in chain order; @where names the bundle for people */
 static gboolean
 pkcs7_append (const guint8 *der, gsize len, const gchar *where, GPtrArray *certs, GError **error)
 {
 	gnutls_datum_t datum = { (unsigned char *) der, (unsigned int) len };
 	gnutls_pkcs7_t pkcs7 = NULL;
+	guint start = certs->len;
 	int count;
 	int rc;
 
@@ -1914,6 +1940,7 @@ pkcs7_append (const guint8 *der, gsize len, const gchar *where, GPtrArray *certs
 		}
 	}
 	gnutls_pkcs7_deinit (pkcs7);
+	order_from (certs, start);
 	return TRUE;
 }
 
