@@ -116,9 +116,12 @@ anchor_add (TetherctlContext *ctx, char **args, GError **error)
 	};
 	const TetherctlUsage usage = {
 		.parameters = N_("NAME FILE"),
-		.summary = N_("Add a trust anchor: a root CA certificate (or one chain) in a PEM "
-		              "file, or '-' for standard input. Warnings about what was accepted "
-		              "go to standard error."),
+		.summary = N_("Add a trust anchor: a root CA certificate (or one chain) as PEM "
+		              "(CRLF, a byte-order mark and text around the blocks are fine), "
+		              "one DER certificate or a PKCS#7 bundle (.p7b), or '-' for standard "
+		              "input. It is stored as clean PEM. Warnings about what was accepted "
+		              "go to standard error; with --replace, connections that use the "
+		              "anchor take the new one at their next connect."),
 		.entries = entries,
 		.min_args = 2,
 		.max_args = 2,
@@ -356,7 +359,7 @@ anchor_test (TetherctlContext *ctx, char **args, GError **error)
 
 /* clang-format off */
 const TetherctlCommand tetherctl_anchor_commands[] = {
-	{ "add", N_("Add a trust anchor from a PEM file"), anchor_add },
+	{ "add", N_("Add a trust anchor from a PEM, DER or PKCS#7 file"), anchor_add },
 	{ "list", N_("List the trust anchors"), anchor_list },
 	{ "show", N_("Show a trust anchor's certificates"), anchor_show },
 	{ "remove", N_("Remove an added trust anchor"), anchor_remove },
