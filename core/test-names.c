@@ -82,14 +82,36 @@ test_endpoint_parse (void)
 static void
 test_endpoint_invalid (void)
 {
-	const gchar *cases[] = { "",    "host:0", "host:65536", "host:", "host:x",    ":8883",
-		                 "::1", "[::1",   "[::1]x",     "a b:1", "user@host", "host/path" };
+	const gchar *cases[] = { "",    "host:0",  "host:65536", "host:", "host:x",    ":8883",
+		                 "::1", "[::1",    "[::1]x",     "a b:1", "user@host", "host/path",
+		                 "-x",  ".hidden", "a..b",       "host-", "a.-b.c" };
 
 	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
 		g_autoptr(GError) error = NULL;
 		g_assert_false (tether_endpoint_parse (cases[i], NULL, NULL, &error));
 		g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT);
 	}
+}
+
+/* a host name longer than DNS allows, whole or in one label */
+static void
+test_endpoint_too_long (void)
+{
+	g_autofree gchar *label = g_strnfill (64, 'a');
+	g_autofree gchar *longest_label = g_strnfill (63, 'a');
+	g_autofree gchar *name = g_strdup_printf ("%s.%s.%s.%s.x", longest_label, longest_label,
+	                                          longest_label, longest_label);
+	g_autoptr(GError) error = NULL;
+
+	g_assert_false (tether_endpoint_parse (label, NULL, NULL, &error));
+	g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT);
+	g_clear_error (&error);
+	g_assert_cmpuint (strlen (name), >, 253);
+	g_assert_false (tether_endpoint_parse (name, NULL, NULL, &error));
+	g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT);
+	g_clear_error (&error);
+	g_assert_true (tether_endpoint_parse (longest_label, NULL, NULL, &error));
+	g_assert_no_error (error);
 }
 
 static void
@@ -138,6 +160,7 @@ main (int argc, char **argv)
 	g_test_add_func ("/names/invalid", test_names_invalid);
 	g_test_add_func ("/names/endpoint", test_endpoint_parse);
 	g_test_add_func ("/names/endpoint-invalid", test_endpoint_invalid);
+	g_test_add_func ("/names/endpoint-too-long", test_endpoint_too_long);
 	g_test_add_func ("/names/options-check", test_options_check);
 	g_test_add_func ("/names/error-dbus-names", test_error_dbus_names);
 	return g_test_run ();

@@ -1275,6 +1275,12 @@ handle_publish_batch (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *in
 	g_autoptr(GPtrArray) messages = NULL;
 	guint index = 0;
 
+	if (g_variant_n_children (batch) == 0) {
+		g_dbus_method_invocation_return_error_literal (
+		        invocation, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+		        _("messages: the batch is empty; give at least one message"));
+		return TRUE;
+	}
 	messages = tether_connection_check_publish (self, batch, &index, &error);
 	if (messages == NULL) {
 		g_prefix_error (&error, _("message %u: "), index);

@@ -13,6 +13,9 @@
 #include "tether-names.h"
 
 #define TETHER_NAME_MAX 64
+/* RFC 1035: a DNS name of at most 253 characters, labels of 1 to 63 */
+#define TETHER_HOST_MAX  253
+#define TETHER_LABEL_MAX 63
 
 gboolean
 tether_name_check (const gchar *name, const gchar *what, GError **error)
@@ -45,6 +48,37 @@ tether_name_check (const gchar *name, const gchar *what, GError **error)
 		                "use only letters, digits, '.', '_' and '-'"),
 		                what, g_utf8_validate (name, -1, NULL) ? name : "?", i + 1);
 		return FALSE;
+	}
+	return TRUE;
+}
+
+/* the labels of a DNS name (or an IPv4 address): none empty, too long, or with a dash at an end */
+static gboolean
+check_host_labels (const gchar *host, GError **error)
+{
+	g_auto(GStrv) labels = NULL;
+
+	if (strlen (host) > TETHER_HOST_MAX) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+		             _("the endpoint's host name is %zu characters long; a host name has "
+		               "at most %d"),
+		                strlen (host), TETHER_HOST_MAX);
+		return FALSE;
+	}
+	labels = g_strsplit (host, ".", -1);
+	for (guint i = 0; labels[i] != NULL; i++) {
+		gsize len = strlen (labels[i]);
+
+		if (len == 0 || len > TETHER_LABEL_MAX || labels[i][0] == '-' ||
+		    labels[i][len - 1] == '-') {
+			g_set_error (
+			        error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+			        _("the endpoint's host name '%s' is not valid: each part between "
+			               "dots has 1 to %d letters, digits, '-' or '_', and no '-' at "
+			               "either end"),
+			           host, TETHER_LABEL_MAX);
+			return FALSE;
+		}
 	}
 	return TRUE;
 }
@@ -106,6 +140,8 @@ tether_endpoint_parse (const gchar *endpoint, gchar **host, guint16 *port, GErro
 		                endpoint);
 		return FALSE;
 	}
+	if (endpoint[0] != '[' && !check_host_labels (host_tmp, error))
+		return FALSE;
 	if (port_str != NULL) {
 		if (!g_ascii_string_to_unsigned (port_str, 10, 1, G_MAXUINT16, &port_num, NULL)) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
