@@ -486,6 +486,132 @@ test_polkit_allowed (void)
 	run_admin_calls (&sec, all);
 }
 
+/* a zero value of @signature's type, in GVariant text for gdbus call */
+static char *
+zero_text (const char *signature)
+{
+	g_autoptr(GVariantType) type = g_variant_type_new (signature);
+	g_autoptr(GVariant) value = NULL;
+
+	switch (signature[0]) {
+	case 's':
+		value = g_variant_new_string ("x");
+		break;
+	case 'q':
+		value = g_variant_new_uint16 (1);
+		break;
+	case 'i':
+		value = g_variant_new_int32 (0);
+		break;
+	case 'u':
+		value = g_variant_new_uint32 (0);
+		break;
+	case 't':
+		value = g_variant_new_uint64 (0);
+		break;
+	case 'b':
+		value = g_variant_new_boolean (FALSE);
+		break;
+	default:
+		g_assert_true (g_variant_type_is_array (type));
+		value = g_variant_new_array (g_variant_type_element (type), NULL, 0);
+		break;
+	}
+	return g_variant_print (g_variant_ref_sink (g_steal_pointer (&value)), TRUE);
+}
+
+/* every org.tether method of every object below @path that the bus lets the outsider call */
+static void
+check_gated (Sec *sec, const char *path, guint *n_gated)
+{
+	static const char *const open_methods[] = { "Publish", "PublishBatch", "Respond", NULL };
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GDBusNodeInfo) node = NULL;
+	const char *xml = NULL;
+
+	reply = g_dbus_connection_call_sync (
+	        tether_test_sysbus_get_connection (sec->bus), "org.tether.Tether1", path,
+	        "org.freedesktop.DBus.Introspectable", "Introspect", NULL, G_VARIANT_TYPE ("(s)"),
+	        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+	g_assert_no_error (error);
+	g_variant_get (reply, "(&s)", &xml);
+	node = g_dbus_node_info_new_for_xml (xml, &error);
+	g_assert_no_error (error);
+
+	for (guint i = 0; node->interfaces != NULL && node->interfaces[i] != NULL; i++) {
+		GDBusInterfaceInfo *info = node->interfaces[i];
+
+		if (!g_str_has_prefix (info->name, "org.tether."))
+			continue;
+		for (guint j = 0; info->methods != NULL && info->methods[j] != NULL; j++) {
+			GDBusMethodInfo *method = info->methods[j];
+			g_autofree char *full = g_strdup_printf ("%s.%s", info->name, method->name);
+			g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
+			g_autofree char *message = NULL;
+			g_autofree char *name = NULL;
+
+			/* reading is open; publishing is the bus policy's (test_bus_policy_publish) */
+			if (g_str_has_prefix (method->name, "Get") ||
+			    g_strv_contains (open_methods, method->name))
+				continue;
+			for (guint k = 0; method->in_args != NULL && method->in_args[k] != NULL;
+			     k++)
+				g_ptr_array_add (args, zero_text (method->in_args[k]->signature));
+			g_ptr_array_add (args, NULL);
+			name = tether_test_sysbus_call (sec->bus, TETHER_TEST_USER_OUTSIDER, path,
+			                                full, (const char *const *) args->pdata,
+			                                &message);
+			if (g_strcmp0 (name, NOT_AUTHORIZED) != 0)
+				g_error ("%s on %s is not gated by polkit: %s %s", full, path,
+				         name != NULL ? name : "accepted",
+				         message != NULL ? message : "");
+			(*n_gated)++;
+		}
+	}
+	for (guint i = 0; node->nodes != NULL && node->nodes[i] != NULL; i++) {
+		g_autofree char *child = g_strconcat (path, "/", node->nodes[i]->path, NULL);
+		check_gated (sec, child, n_gated);
+	}
+}
+
+/*
+ * Whatever methods the objects have now or get later: with polkit denying
+ * everything, the outsider gets NotAuthorized from each admin method of
+ * every kind of object (manager, connection, cloud, anchor, identity).
+ */
+static void
+test_polkit_every_method_gated (void)
+{
+	g_auto(Sec) sec = { 0 };
+	g_autoptr(GError) error = NULL;
+	g_autofree char *csr = NULL;
+	g_autofree char *anchor = NULL;
+	g_auto(GStrv) warnings = NULL;
+	GVariantBuilder b;
+	guint n_gated = 0;
+
+	if (skip_unless_root ())
+		return;
+	sec_start (&sec, TETHER_TEST_BUS_SYSTEM, NULL, TRUE);
+	add_root_connection (&sec);
+	g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add (&b, "{sv}", "common-name", g_variant_new_string ("sec-device"));
+	tether_dbus_tether1_call_create_identity_request_sync (
+	        tether_test_sysbus_get_manager (sec.bus), "device", g_variant_builder_end (&b),
+	        G_DBUS_CALL_FLAGS_NONE, -1, &csr, NULL, &error);
+	g_assert_no_error (error);
+	tether_dbus_tether1_call_add_trust_anchor_sync (
+	        tether_test_sysbus_get_manager (sec.bus), "sec-ca",
+	        file_variant (tether_test_env_get_pki (sec.env)->server_ca_cert), no_options (),
+	        G_DBUS_CALL_FLAGS_NONE, -1, &anchor, &warnings, NULL, &error);
+	g_assert_no_error (error);
+
+	check_gated (&sec, MANAGER_PATH, &n_gated);
+	g_printerr ("# %u admin methods refused\n", n_gated);
+	g_assert_cmpuint (n_gated, >=, 14);
+}
+
 /* one action allowed: only that area's methods pass */
 static void
 test_polkit_per_action (void)
@@ -1309,6 +1435,7 @@ main (int argc, char **argv)
 	tether_test_add ("/security/polkit/denied", test_polkit_denied);
 	tether_test_add ("/security/polkit/allowed", test_polkit_allowed);
 	tether_test_add ("/security/polkit/per-action", test_polkit_per_action);
+	tether_test_add ("/security/polkit/every-method-gated", test_polkit_every_method_gated);
 	tether_test_add ("/security/polkit/tetherctl", test_polkit_tetherctl);
 	tether_test_add ("/security/session/own-user-only", test_session_own_user_only);
 	tether_test_add ("/security/bus-policy/publish", test_bus_policy_publish);
