@@ -15,6 +15,7 @@
 #include "tether-common.h"
 #include "tether-dbus.h"
 #include "tether-error.h"
+#include "tether-est.h"
 #include "tether-identity-store.h"
 #include "tether-names.h"
 #include "tether-settings.h"
@@ -24,6 +25,10 @@
 #define TETHER_CHAIN_MAX_SIZE (256 * 1024)
 /* larger than any real key or PKCS#12 bundle */
 #define TETHER_KEY_MAX_SIZE (256 * 1024)
+/* seconds an EST request may take */
+#define TETHER_EST_TIMEOUT 60
+/* the longest single wait of the renewal timer; it looks again after that */
+#define TETHER_RENEWAL_TIMER_MAX (24 * 60 * 60)
 /* the version of renewal.ini */
 #define TETHER_RECORD_VERSION 1
 #define TETHER_RECORD_GROUP   "renewal"
@@ -50,6 +55,14 @@ struct _TetherIdentity {
 	GSettings *settings;    /* org.tether.identity */
 	TetherDBusIdentity1 *skeleton;
 	guint expiry_id;
+	gint64 not_before; /* of the active certificate; 0 without one */
+	gint64 not_after;
+
+	/* automatic renewal over EST */
+	guint renewal_id;              /* the next attempt's timer */
+	gint64 next_attempt;           /* 0: none planned */
+	gint64 retry_at;               /* after a failure, not before */
+	GCancellable *est_cancellable; /* an EST request under way */
 
 	/* the renewal record, kept in renewal.ini */
 	gint64 last_attempt;
@@ -83,6 +96,7 @@ static const TetherOptionSpec request_options[] = {
 };
 
 static void identity_refresh (TetherIdentity *identity);
+static gint64 retry_delay (TetherIdentity *identity, guint failures, gboolean jitter);
 
 static gint64
 now_seconds (void)
@@ -295,6 +309,9 @@ record_load (TetherIdentity *identity)
 	        g_key_file_get_string (file, TETHER_RECORD_GROUP, "last-message", NULL);
 	identity->failures =
 	        (guint) g_key_file_get_integer (file, TETHER_RECORD_GROUP, "failures", NULL);
+	if (identity->failures > 0)
+		identity->retry_at =
+		        identity->last_attempt + retry_delay (identity, identity->failures, FALSE);
 	if (identity->last_result == NULL)
 		identity->last_result = g_strdup ("");
 	if (identity->last_message == NULL)
@@ -322,6 +339,23 @@ record_save (TetherIdentity *identity)
 		           error->message);
 }
 
+/* seconds to wait after @failures failed attempts in a row: doubling, bounded, with jitter */
+static gint64
+retry_delay (TetherIdentity *identity, guint failures, gboolean jitter)
+{
+	guint64 min_s = MAX (g_settings_get_uint (identity->settings, "renewal-retry-min"), 1);
+	guint64 max_s = MAX (g_settings_get_uint (identity->settings, "renewal-retry-max"), min_s);
+	guint64 delay = min_s;
+
+	for (guint i = 1; i < failures && delay < max_s; i++)
+		delay *= 2;
+	delay = MIN (delay, max_s);
+	if (jitter && delay > 1)
+		delay = delay / 2 + (guint64) g_random_int_range (
+		                            0, (gint32) MIN (delay / 2, G_MAXINT32 - 1) + 1);
+	return (gint64) delay;
+}
+
 /* records the end of a renewal and tells the bus */
 static void
 renewal_finished (TetherIdentity *identity, gboolean ok, const gchar *message)
@@ -332,6 +366,8 @@ renewal_finished (TetherIdentity *identity, gboolean ok, const gchar *message)
 	g_free (identity->last_message);
 	identity->last_message = g_strdup (message);
 	identity->failures = ok ? 0 : identity->failures + 1;
+	identity->retry_at =
+	        ok ? 0 : identity->last_attempt + retry_delay (identity, identity->failures, TRUE);
 	record_save (identity);
 	if (ok)
 		g_info ("identity %s: %s", identity->name, message);
@@ -356,6 +392,10 @@ tether_identity_free (TetherIdentity *identity)
 {
 	g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (identity->skeleton));
 	g_clear_handle_id (&identity->expiry_id, g_source_remove);
+	g_clear_handle_id (&identity->renewal_id, g_source_remove);
+	if (identity->est_cancellable != NULL)
+		g_cancellable_cancel (identity->est_cancellable);
+	g_clear_object (&identity->est_cancellable);
 	g_signal_handlers_disconnect_by_data (identity->settings, identity);
 	g_object_unref (identity->skeleton);
 	g_object_unref (identity->settings);
@@ -498,8 +538,10 @@ expiry_cb (gpointer user_data)
 
 /* the Renewal property */
 static GVariant *
-describe_renewal (TetherIdentity *identity, gint64 not_before, gint64 not_after)
+describe_renewal (TetherIdentity *identity)
 {
+	gint64 not_before = identity->not_before;
+	gint64 not_after = identity->not_after;
 	g_autoptr(GVariantDict) dict = g_variant_dict_new (NULL);
 	g_autofree gchar *url = g_settings_get_string (identity->settings, "est-url");
 	g_autofree gchar *auth = g_settings_get_string (identity->settings, "est-auth");
@@ -509,14 +551,15 @@ describe_renewal (TetherIdentity *identity, gint64 not_before, gint64 not_after)
 	g_variant_dict_insert (dict, "threshold", "u", threshold_of (identity));
 	g_variant_dict_insert (dict, "due", "x",
 	                       not_after > 0 ? due_time (identity, not_before, not_after) : 0);
-	g_variant_dict_insert (dict, "in-progress", "b", identity->pending_serial != 0);
+	g_variant_dict_insert (dict, "in-progress", "b",
+	                       identity->pending_serial != 0 || identity->est_cancellable != NULL);
 	g_variant_dict_insert (dict, "pending-key", "b",
 	                       pending_key && identity->pending_serial == 0);
 	g_variant_dict_insert (dict, "last-attempt", "x", identity->last_attempt);
 	g_variant_dict_insert (dict, "last-result", "s", identity->last_result);
 	g_variant_dict_insert (dict, "last-message", "s", identity->last_message);
 	g_variant_dict_insert (dict, "failures", "u", identity->failures);
-	g_variant_dict_insert (dict, "next-attempt", "x", (gint64) 0);
+	g_variant_dict_insert (dict, "next-attempt", "x", identity->next_attempt);
 	if (url[0] != '\0') {
 		g_variant_dict_insert (dict, "est-url", "s", url);
 		g_variant_dict_insert (dict, "est-auth", "s", auth);
@@ -538,9 +581,9 @@ describe_renewal (TetherIdentity *identity, gint64 not_before, gint64 not_after)
 	return g_variant_dict_end (dict);
 }
 
-/* sets the D-Bus properties from the files */
+/* sets the D-Bus properties of the key and the certificate from the files */
 static void
-identity_refresh (TetherIdentity *identity)
+refresh_files (TetherIdentity *identity)
 {
 	TetherDBusIdentity1 *skeleton = identity->skeleton;
 	g_autoptr(GError) error = NULL;
@@ -559,13 +602,14 @@ identity_refresh (TetherIdentity *identity)
 
 	g_clear_pointer (&identity->common_name, g_free);
 	g_clear_handle_id (&identity->expiry_id, g_source_remove);
+	identity->not_before = 0;
+	identity->not_after = 0;
 	tether_dbus_identity1_set_pending (skeleton, identity->pending_serial != 0);
 
 	if (!g_file_test (identity->key_path, G_FILE_TEST_EXISTS)) {
 		clear_certificate_properties (skeleton);
 		tether_dbus_identity1_set_key_type (skeleton, "");
 		tether_dbus_identity1_set_state (skeleton, "no-key");
-		tether_dbus_identity1_set_renewal (skeleton, describe_renewal (identity, 0, 0));
 		return;
 	}
 	key = load_key_file (identity, identity->key_path, &error);
@@ -574,7 +618,6 @@ identity_refresh (TetherIdentity *identity)
 		clear_certificate_properties (skeleton);
 		tether_dbus_identity1_set_key_type (skeleton, "");
 		tether_dbus_identity1_set_state (skeleton, "no-key");
-		tether_dbus_identity1_set_renewal (skeleton, describe_renewal (identity, 0, 0));
 		return;
 	}
 	key_type = tether_key_describe_type (key);
@@ -590,7 +633,6 @@ identity_refresh (TetherIdentity *identity)
 	if (chain == NULL) {
 		clear_certificate_properties (skeleton);
 		tether_dbus_identity1_set_state (skeleton, "key-only");
-		tether_dbus_identity1_set_renewal (skeleton, describe_renewal (identity, 0, 0));
 		return;
 	}
 	leaf = g_ptr_array_index (chain, 0);
@@ -601,6 +643,8 @@ identity_refresh (TetherIdentity *identity)
 	identity->common_name = tether_x509_get_common_name (leaf);
 	not_before = gnutls_x509_crt_get_activation_time (leaf);
 	not_after = gnutls_x509_crt_get_expiration_time (leaf);
+	identity->not_before = not_before;
+	identity->not_after = not_after;
 	tether_dbus_identity1_set_subject (skeleton, subject);
 	tether_dbus_identity1_set_issuer (skeleton, issuer);
 	tether_dbus_identity1_set_serial (skeleton, serial);
@@ -611,13 +655,11 @@ identity_refresh (TetherIdentity *identity)
 
 	if (not_after <= now)
 		state = "expired";
-	else if (identity->pending_serial != 0)
+	else if (identity->pending_serial != 0 || identity->est_cancellable != NULL)
 		state = "renewing";
 	else
 		state = "ready";
 	tether_dbus_identity1_set_state (skeleton, state);
-	tether_dbus_identity1_set_renewal (skeleton,
-	                                   describe_renewal (identity, not_before, not_after));
 
 	/* the state turns "expired" on time */
 	if (not_after > now && not_after - now < G_MAXUINT / 2)
@@ -625,9 +667,23 @@ identity_refresh (TetherIdentity *identity)
 		        g_timeout_add_seconds ((guint) (not_after - now) + 1, expiry_cb, identity);
 }
 
+static void renewal_schedule (TetherIdentity *identity);
+
+/* sets the D-Bus properties from the files, and plans the next renewal */
+static void
+identity_refresh (TetherIdentity *identity)
+{
+	refresh_files (identity);
+	renewal_schedule (identity);
+	tether_dbus_identity1_set_renewal (identity->skeleton, describe_renewal (identity));
+}
+
 static void
 identity_settings_changed_cb (GSettings *settings, const gchar *key, TetherIdentity *identity)
 {
+	/* new EST settings deserve a try at once */
+	if (g_str_has_prefix (key, "est-"))
+		identity->retry_at = 0;
 	identity_refresh (identity);
 }
 
@@ -1237,6 +1293,417 @@ tether_identity_store_pending_result (TetherIdentityStore *self, const gchar *na
 	                          connection_id, message != NULL ? message : _("no reason given"));
 	renewal_finished (identity, FALSE, why);
 	emit_pair_changed (identity);
+}
+
+/* automatic renewal over EST -------------------------------------------------------------- */
+
+typedef struct {
+	TetherIdentityStore *store;
+	gchar *name;
+	GCancellable *cancellable;
+	gboolean first; /* a first enrollment: no active pair to keep */
+} EstAttempt;
+
+static void
+est_attempt_free (EstAttempt *attempt)
+{
+	g_object_unref (attempt->store);
+	g_free (attempt->name);
+	g_object_unref (attempt->cancellable);
+	g_free (attempt);
+}
+
+/* an attempt that failed: its key goes, the failure is recorded, the next one planned */
+static void
+est_failed (TetherIdentity *identity, const gchar *message)
+{
+	g_autofree gchar *text = g_strdup_printf (_("the EST renewal failed: %s; the current "
+	                                            "certificate (if any) stays in use"),
+	                                             message);
+
+	g_clear_object (&identity->est_cancellable);
+	if (identity->pending_serial == 0)
+		remove_tree (identity->pending_dir);
+	renewal_finished (identity, FALSE, text);
+}
+
+/* the anchors named in est-trust-anchors, written where the TLS layer can read them */
+static gchar *
+est_trust_file (TetherIdentity *identity, gchar **names_out, GError **error)
+{
+	TetherIdentityStore *self = identity->store;
+	g_auto(GStrv) names = g_settings_get_strv (identity->settings, "est-trust-anchors");
+	g_autoptr(GByteArray) pem = g_byte_array_new ();
+	g_autoptr(GBytes) bytes = NULL;
+	g_autofree gchar *path = g_build_filename (identity->dir, "est-trust.pem", NULL);
+
+	if (names[0] == NULL) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
+		             _("no trust anchor verifies the EST server: add its root CA with "
+		               "'tetherctl anchor add' and name it in the identity's "
+		               "est-trust-anchors setting"));
+		return NULL;
+	}
+	for (guint i = 0; names[i] != NULL; i++) {
+		TetherAnchor *anchor =
+		        self->anchors != NULL ? tether_anchor_store_lookup (self->anchors, names[i])
+		                              : NULL;
+		GBytes *anchor_pem;
+
+		if (anchor == NULL) {
+			g_set_error (
+			        error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
+			        _("trust anchor '%s' (est-trust-anchors) does not exist: add it "
+			               "with 'tetherctl anchor add %s FILE'"),
+			           names[i], names[i]);
+			return NULL;
+		}
+		anchor_pem = tether_anchor_get_pem (anchor);
+		g_byte_array_append (pem, g_bytes_get_data (anchor_pem, NULL),
+		                     (guint) g_bytes_get_size (anchor_pem));
+	}
+	bytes = g_byte_array_free_to_bytes (g_steal_pointer (&pem));
+	if (!ensure_dir (identity->dir, error) || !write_private (path, bytes, error))
+		return NULL;
+	*names_out = g_strjoinv (", ", names);
+	return g_steal_pointer (&path);
+}
+
+/* USER:PASSWORD from the first line of the credentials file */
+static gboolean
+est_read_credentials (TetherIdentity *identity, gchar **username, gchar **password, GError **error)
+{
+	g_autofree gchar *path = g_settings_get_string (identity->settings, "est-credentials-file");
+	g_autofree gchar *contents = NULL;
+	gsize len = 0;
+	gchar *end;
+	gchar *colon;
+
+	if (path[0] == '\0') {
+		g_set_error (
+		        error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
+		        _("est-auth is 'basic' but est-credentials-file is empty: name a file "
+		               "whose first line is USER:PASSWORD"));
+		return FALSE;
+	}
+	if (!g_file_get_contents (path, &contents, &len, error)) {
+		g_prefix_error (error, _("the EST credentials cannot be read: "));
+		return FALSE;
+	}
+	end = contents + strcspn (contents, "\r\n");
+	*end = '\0';
+	colon = strchr (contents, ':');
+	if (colon == NULL || colon == contents) {
+		gnutls_memset (contents, 0, len);
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+		             _("the first line of %s is not USER:PASSWORD"), path);
+		return FALSE;
+	}
+	*colon = '\0';
+	*username = g_strdup (contents);
+	*password = g_strdup (colon + 1);
+	gnutls_memset (contents, 0, len);
+	return TRUE;
+}
+
+/* a DN attribute of @crt, or NULL */
+static gchar *
+dn_attribute (gnutls_x509_crt_t crt, const gchar *oid)
+{
+	gchar value[256];
+	size_t size = sizeof (value);
+
+	if (gnutls_x509_crt_get_dn_by_oid (crt, oid, 0, 0, value, &size) != GNUTLS_E_SUCCESS)
+		return NULL;
+	return g_strndup (value, size);
+}
+
+/* the request's options: the current certificate's subject and names, or the settings' */
+static GVariant *
+est_request_options (TetherIdentity *identity, gboolean first, GError **error)
+{
+	g_autoptr(GVariantDict) dict = g_variant_dict_new (NULL);
+	g_autoptr(GPtrArray) chain = NULL;
+	g_autoptr(GStrvBuilder) dns = g_strv_builder_new ();
+	g_autoptr(GStrvBuilder) uris = g_strv_builder_new ();
+	g_auto(GStrv) dns_list = NULL;
+	g_auto(GStrv) uri_list = NULL;
+	const struct {
+		const gchar *option;
+		const gchar *oid;
+	} attributes[] = {
+		{ "common-name", GNUTLS_OID_X520_COMMON_NAME },
+		{ "organization", GNUTLS_OID_X520_ORGANIZATION_NAME },
+		{ "organizational-unit", GNUTLS_OID_X520_ORGANIZATIONAL_UNIT_NAME },
+		{ "country", GNUTLS_OID_X520_COUNTRY_NAME },
+	};
+	gnutls_x509_crt_t leaf;
+
+	if (first) {
+		g_autofree gchar *cn =
+		        g_settings_get_string (identity->settings, "est-common-name");
+		g_variant_dict_insert (dict, "common-name", "s",
+		                       cn[0] != '\0' ? cn : identity->name);
+		return g_variant_ref_sink (g_variant_dict_end (dict));
+	}
+
+	/* a re-enrollment asks for the same subject and names (RFC 7030, 4.2.2) */
+	chain = load_chain_file (identity->chain_path, error);
+	if (chain == NULL)
+		return NULL;
+	leaf = g_ptr_array_index (chain, 0);
+	for (gsize i = 0; i < G_N_ELEMENTS (attributes); i++) {
+		g_autofree gchar *value = dn_attribute (leaf, attributes[i].oid);
+		if (value != NULL)
+			g_variant_dict_insert (dict, attributes[i].option, "s", value);
+	}
+	for (guint i = 0;; i++) {
+		gchar name[512];
+		size_t size = sizeof (name);
+		int type = gnutls_x509_crt_get_subject_alt_name (leaf, i, name, &size, NULL);
+
+		if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (type == GNUTLS_SAN_DNSNAME)
+			g_strv_builder_add (dns, name);
+		else if (type == GNUTLS_SAN_URI)
+			g_strv_builder_add (uris, name);
+	}
+	dns_list = g_strv_builder_end (dns);
+	uri_list = g_strv_builder_end (uris);
+	if (dns_list[0] != NULL)
+		g_variant_dict_insert (dict, "dns-names", "^as", dns_list);
+	if (uri_list[0] != NULL)
+		g_variant_dict_insert (dict, "uris", "^as", uri_list);
+	if (!g_variant_dict_contains (dict, "common-name"))
+		g_variant_dict_insert (dict, "common-name", "s", identity->name);
+	return g_variant_ref_sink (g_variant_dict_end (dict));
+}
+
+/* the answer: the new certificate goes on trial (or, for a first enrollment, in use) */
+static void
+est_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	EstAttempt *attempt = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) issued = NULL;
+	g_autoptr(GPtrArray) cacerts = NULL;
+	g_autoptr(GPtrArray) candidates = NULL;
+	g_autoptr(GPtrArray) chain = NULL;
+	g_autoptr(GStrvBuilder) warnings = g_strv_builder_new ();
+	g_autoptr(GBytes) pem = NULL;
+	g_auto(gnutls_privkey_t) key = NULL;
+	TetherIdentityStore *self = attempt->store;
+	TetherIdentity *identity;
+	gint leaf_index;
+
+	issued = tether_est_enroll_finish (result, &cacerts, &error);
+	identity = g_hash_table_lookup (self->identities, attempt->name);
+	if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) || identity == NULL ||
+	    identity->est_cancellable != attempt->cancellable) {
+		est_attempt_free (attempt);
+		return;
+	}
+	if (issued == NULL) {
+		est_failed (identity, error->message);
+		est_attempt_free (attempt);
+		return;
+	}
+
+	/* the certificate for the new key, then its issuers from both answers */
+	key = load_key_file (identity, identity->pending_key_path, &error);
+	candidates = tether_x509_list_new ();
+	for (guint i = 0; i < issued->len; i++) {
+		if (!tether_x509_is_self_signed (g_ptr_array_index (issued, i)))
+			g_ptr_array_add (candidates, g_ptr_array_steal_index (issued, i--));
+	}
+	for (guint i = 0; cacerts != NULL && i < cacerts->len; i++) {
+		if (!tether_x509_is_self_signed (g_ptr_array_index (cacerts, i)))
+			g_ptr_array_add (candidates, g_ptr_array_steal_index (cacerts, i--));
+	}
+	leaf_index = key != NULL ? find_leaf (candidates, key) : -1;
+	if (leaf_index < 0) {
+		est_failed (identity, error != NULL ? error->message
+		                                    : _("the server issued no certificate for the "
+		                                        "key it was sent"));
+		est_attempt_free (attempt);
+		return;
+	}
+	chain = check_chain (self, threshold_of (identity), candidates, (guint) leaf_index,
+	                     warnings, &error);
+	if (chain != NULL)
+		pem = export_chain (chain, &error);
+	if (pem == NULL || !write_private (identity->pending_chain_path, pem, &error)) {
+		est_failed (identity, error->message);
+		est_attempt_free (attempt);
+		return;
+	}
+	g_clear_object (&identity->est_cancellable);
+
+	if (attempt->first) {
+		/* nothing to fall back to: in use at once */
+		if (!swap_in (identity, identity->pending_dir, &error)) {
+			est_failed (identity, error->message);
+			est_attempt_free (attempt);
+			return;
+		}
+		identity->serial = ++self->next_serial;
+		renewal_finished (identity, TRUE,
+		                  _("enrolled over EST: the new certificate is in use"));
+		emit_pair_changed (identity);
+	} else {
+		/* on trial: the connections try it, the active pair stays until one succeeds */
+		identity->pending_serial = ++self->next_serial;
+		g_hash_table_remove_all (identity->rejections);
+		g_info ("identity %s: EST issued a renewed certificate; it goes on trial",
+		        identity->name);
+		identity_refresh (identity);
+		emit_pair_changed (identity);
+		promote_if_unused (identity);
+	}
+	est_attempt_free (attempt);
+}
+
+/* a renewal (or first enrollment) over EST, now */
+static void
+renewal_start (TetherIdentity *identity)
+{
+	TetherIdentityStore *self = identity->store;
+	TetherEstParams params = { 0 };
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *url = g_settings_get_string (identity->settings, "est-url");
+	g_autofree gchar *auth = g_settings_get_string (identity->settings, "est-auth");
+	g_autofree gchar *key_type_name = g_settings_get_string (identity->settings, "key-type");
+	g_autofree gchar *bootstrap_name = NULL;
+	g_autofree gchar *trust_file = NULL;
+	g_autofree gchar *anchor_names = NULL;
+	g_autofree gchar *username = NULL;
+	g_autofree gchar *password = NULL;
+	g_autofree gchar *csr = NULL;
+	g_autoptr(GVariant) options = NULL;
+	g_auto(gnutls_privkey_t) key = NULL;
+	TetherKeyType key_type = TETHER_KEY_TYPE_EC_P256;
+	gboolean first = !tether_identity_has_certificate (identity) ||
+	                 identity->not_after <= now_seconds ();
+	EstAttempt *attempt;
+
+	g_info ("identity %s: %s over EST at %s", identity->name, first ? "enrolling" : "renewing",
+	        url);
+	renewal_started (identity);
+	if (!tether_est_check_url (url, &error)) {
+		est_failed (identity, error->message);
+		return;
+	}
+	trust_file = est_trust_file (identity, &anchor_names, &error);
+	if (trust_file == NULL) {
+		est_failed (identity, error->message);
+		return;
+	}
+
+	/* who asks: the current certificate, else the bootstrap one or basic credentials */
+	if (!first) {
+		params.cert_file = identity->chain_path;
+		params.key_file = identity->key_path;
+	} else if (g_strcmp0 (auth, "basic") == 0) {
+		if (!est_read_credentials (identity, &username, &password, &error)) {
+			est_failed (identity, error->message);
+			return;
+		}
+		params.username = username;
+		params.password = password;
+	} else {
+		TetherIdentity *bootstrap;
+
+		bootstrap_name =
+		        g_settings_get_string (identity->settings, "est-bootstrap-identity");
+		bootstrap = bootstrap_name[0] != '\0'
+		                    ? g_hash_table_lookup (self->identities, bootstrap_name)
+		                    : NULL;
+		if (bootstrap == NULL || !tether_identity_has_certificate (bootstrap)) {
+			g_set_error (&error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
+			             _("a first enrollment needs a bootstrap identity with a "
+			               "certificate (est-bootstrap-identity is '%s'), or est-auth "
+			               "'basic' with est-credentials-file"),
+			                bootstrap_name);
+			est_failed (identity, error->message);
+			return;
+		}
+		params.cert_file = bootstrap->chain_path;
+		params.key_file = bootstrap->key_path;
+	}
+
+	/* a new key in the pending slot, and the request signed with it */
+	tether_key_type_from_string (key_type_name, &key_type);
+	remove_tree (identity->pending_dir);
+	identity->pending_serial = 0;
+	options = est_request_options (identity, first, &error);
+	if (options == NULL || !make_key (identity, key_type, identity->pending_dir,
+	                                  identity->pending_key_path, &error)) {
+		est_failed (identity, error->message);
+		return;
+	}
+	key = load_key_file (identity, identity->pending_key_path, &error);
+	if (key != NULL)
+		csr = tether_csr_create (key, options, &error);
+	if (csr == NULL) {
+		est_failed (identity, error->message);
+		return;
+	}
+
+	params.url = url;
+	params.trust_file = trust_file;
+	params.anchor_names = anchor_names;
+	params.timeout = TETHER_EST_TIMEOUT;
+	identity->est_cancellable = g_cancellable_new ();
+	attempt = g_new0 (EstAttempt, 1);
+	attempt->store = g_object_ref (self);
+	attempt->name = g_strdup (identity->name);
+	attempt->cancellable = g_object_ref (identity->est_cancellable);
+	attempt->first = first;
+	tether_est_enroll_async (&params, !first, csr, identity->est_cancellable, est_done_cb,
+	                         attempt);
+	if (password != NULL)
+		gnutls_memset (password, 0, strlen (password));
+	identity_refresh (identity);
+}
+
+static gboolean
+renewal_timer_cb (gpointer user_data)
+{
+	TetherIdentity *identity = user_data;
+
+	identity->renewal_id = 0;
+	if (identity->next_attempt > now_seconds ()) {
+		renewal_schedule (identity); /* a long wait, in steps */
+		return G_SOURCE_REMOVE;
+	}
+	renewal_start (identity);
+	return G_SOURCE_REMOVE;
+}
+
+/* when EST renews (or first enrolls) the identity next; nothing without an EST URL */
+static void
+renewal_schedule (TetherIdentity *identity)
+{
+	g_autofree gchar *url = g_settings_get_string (identity->settings, "est-url");
+	gint64 now = now_seconds ();
+	gint64 when;
+
+	g_clear_handle_id (&identity->renewal_id, g_source_remove);
+	identity->next_attempt = 0;
+	if (url[0] == '\0' || identity->est_cancellable != NULL || identity->pending_serial != 0)
+		return;
+
+	/* at the threshold; a first enrollment at once; after a failure, not before the retry */
+	if (identity->not_after > 0)
+		when = due_time (identity, identity->not_before, identity->not_after);
+	else
+		when = now;
+	when = MAX (MAX (when, identity->retry_at), now);
+	identity->next_attempt = when;
+	identity->renewal_id =
+	        g_timeout_add_seconds ((guint) MIN (when - now, (gint64) TETHER_RENEWAL_TIMER_MAX),
+	                               renewal_timer_cb, identity);
 }
 
 /* install and import ------------------------------------------------------------------------ */

@@ -9,7 +9,9 @@
 
 #include <glib/gstdio.h>
 #include <gnutls/pkcs12.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include "tether-test-pki.h"
@@ -20,23 +22,39 @@
 #define TELEMETRY_TOPIC "v1/devices/me/telemetry"
 #define PASSWORD        "correct horse battery staple"
 
+#define EST_USER     "est-user"
+#define EST_PASSWORD "est secret 42"
+
 typedef struct {
 	TetherTestEnv *env;
 	TetherTestBroker *broker;
 	TetherTestObserver *observer;
+	GSubprocess *est; /* the EST server, when the test has one */
+	guint16 est_port;
 } Id;
+
+static void
+est_stop (Id *id)
+{
+	if (id->est == NULL)
+		return;
+	g_subprocess_force_exit (id->est);
+	g_subprocess_wait (id->est, NULL, NULL);
+	g_clear_object (&id->est);
+}
 
 static void
 id_clear (Id *id)
 {
+	est_stop (id);
 	g_clear_pointer (&id->observer, tether_test_observer_free);
 	g_clear_pointer (&id->env, tether_test_env_free);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Id, id_clear)
 
-/* the PKI, a broker with ThingsBoard's ACL for DEVICE_CN, the observer, tetherd */
+/* the PKI, a broker with ThingsBoard's ACL for DEVICE_CN, the observer */
 static void
-id_start (Id *id)
+id_prepare (Id *id)
 {
 	g_autofree char *acl = tether_test_acl_thingsboard (DEVICE_CN);
 	TetherTestBrokerOptions options = { .acl = acl };
@@ -47,9 +65,22 @@ id_start (Id *id)
 	id->observer = tether_test_env_observe (id->env, id->broker);
 	tether_test_observer_subscribe (id->observer, TELEMETRY_TOPIC, &error);
 	g_assert_no_error (error);
+}
+
+/* tetherd, and the server CA as the anchor "server-ca" */
+static void
+id_start_daemon (Id *id)
+{
 	tether_test_env_start_daemon (id->env);
 	tether_test_env_ctl_ok (id->env, "anchor", "add", ANCHOR,
 	                        tether_test_env_get_pki (id->env)->server_ca_cert, NULL);
+}
+
+static void
+id_start (Id *id)
+{
+	id_prepare (id);
+	id_start_daemon (id);
 }
 
 static void
@@ -1129,6 +1160,363 @@ test_renew_unused (void)
 	g_free (signals.message);
 }
 
+/* ---- EST ---- */
+
+static void
+est_child_setup (gpointer user_data)
+{
+	prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/*
+ * The EST server, on the test PKI's localhost certificate, signing with the CA in
+ * pki/@ca_name.pem (the device CA unless the test says otherwise); it accepts client
+ * certificates from the device CA and the basic credentials EST_USER:EST_PASSWORD.
+ */
+static void
+est_start (Id *id, const char *ca_name, const char *validity, gboolean refuse)
+{
+	const TetherTestPki *pki = tether_test_env_get_pki (id->env);
+	g_autoptr(GSubprocessLauncher) launcher =
+	                   g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GDataInputStream) lines = NULL;
+	g_autofree char *ca_pem_name =
+	        g_strdup_printf ("%s.pem", ca_name != NULL ? ca_name : "device-ca");
+	g_autofree char *ca_key_name =
+	        g_strdup_printf ("%s.key", ca_name != NULL ? ca_name : "device-ca");
+	g_autofree char *ca_file = tether_test_env_pki_file (id->env, ca_pem_name);
+	g_autofree char *ca_key = tether_test_env_pki_file (id->env, ca_key_name);
+	g_autofree char *port = NULL;
+	g_autofree char *line = NULL;
+	const char *argv[20];
+	guint n = 0;
+
+	if (id->est_port == 0)
+		id->est_port = tether_test_pick_port ();
+	port = g_strdup_printf ("%u", id->est_port);
+
+	/* it dies with the test process, even when that aborts */
+	g_subprocess_launcher_set_child_setup (launcher, est_child_setup, NULL, NULL);
+	argv[n++] = EST_SERVER;
+	argv[n++] = "--port";
+	argv[n++] = port;
+	argv[n++] = "--cert";
+	argv[n++] = pki->server_cert;
+	argv[n++] = "--key";
+	argv[n++] = pki->server_key;
+	argv[n++] = "--ca-cert";
+	argv[n++] = ca_file;
+	argv[n++] = "--ca-key";
+	argv[n++] = ca_key;
+	argv[n++] = "--client-ca";
+	argv[n++] = pki->device_ca_cert;
+	argv[n++] = "--user";
+	argv[n++] = EST_USER ":" EST_PASSWORD;
+	if (validity != NULL) {
+		argv[n++] = "--validity";
+		argv[n++] = validity;
+	}
+	if (refuse)
+		argv[n++] = "--refuse";
+	argv[n] = NULL;
+	id->est = g_subprocess_launcher_spawnv (launcher, argv, &error);
+	g_assert_no_error (error);
+	lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (id->est));
+	line = g_data_input_stream_read_line (lines, NULL, NULL, &error);
+	g_assert_no_error (error);
+	if (line == NULL || !g_str_has_prefix (line, "listening"))
+		g_error ("the EST server did not start: %s", line != NULL ? line : "(no output)");
+	g_printerr ("# EST server: %s\n", line);
+}
+
+static char *
+est_url (Id *id)
+{
+	return g_strdup_printf ("https://localhost:%u/.well-known/est", id->est_port);
+}
+
+/* the settings file before tetherd starts: EST for "device", fast retries */
+static void
+write_est_config (Id *id, const char *auth, const char *threshold, const char *extra)
+{
+	g_autofree char *url = est_url (id);
+	g_autofree char *credentials = NULL;
+	g_autofree char *config = NULL;
+	g_autofree char *path = NULL;
+
+	credentials = tether_test_env_write_file (id->env, "est-credentials",
+	                                          EST_USER ":" EST_PASSWORD "\n", -1);
+	config = g_strdup_printf ("[identities/device]\n"
+	                          "est-url='%s'\n"
+	                          "est-trust-anchors=['" ANCHOR "']\n"
+	                          "est-auth='%s'\n"
+	                          "est-credentials-file='%s'\n"
+	                          "est-common-name='" DEVICE_CN "'\n"
+	                          "renewal-threshold=%s\n"
+	                          "renewal-retry-min=1\n"
+	                          "renewal-retry-max=4\n"
+	                          "%s",
+	                          url, auth, credentials, threshold, extra != NULL ? extra : "");
+	path = tether_test_env_write_file (id->env, "tether.conf", config, -1);
+}
+
+typedef struct {
+	RenewalSignals *signals;
+	const char *needle;
+	gboolean ok;
+} FinishedWait;
+
+static gboolean
+finished_with (gpointer user_data)
+{
+	FinishedWait *wait = user_data;
+
+	return wait->signals->finished > 0 && wait->signals->ok == wait->ok &&
+	       wait->signals->message != NULL &&
+	       (wait->needle == NULL || contains_nocase (wait->signals->message, wait->needle));
+}
+
+/* a RenewalFinished with @ok whose message names @needle */
+static void
+wait_finished (Id *id, RenewalSignals *signals, gboolean ok, const char *needle, guint timeout_ms)
+{
+	FinishedWait wait = { signals, needle, ok };
+
+	if (!tether_test_wait_until (finished_with, &wait, timeout_ms)) {
+		g_autofree char *log = NULL;
+
+		g_file_get_contents (tether_test_env_get_daemon_log (id->env), &log, NULL, NULL);
+		g_printerr ("# tetherd log:\n%s\n", log != NULL ? log : "");
+		g_error ("no RenewalFinished (%s) naming '%s' within %u ms; the last: %s",
+		         ok ? "true" : "false", needle != NULL ? needle : "-", timeout_ms,
+		         signals->message != NULL ? signals->message : "none");
+	}
+}
+
+static gboolean
+renewal_started (gpointer user_data)
+{
+	RenewalSignals *signals = user_data;
+
+	return signals->started > 0;
+}
+
+/* the first enrollment with basic credentials, then a connection through the broker */
+static void
+test_est_enroll (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherDBusIdentity1) identity = NULL;
+	g_autoptr(TetherTestCtlResult) show = NULL;
+
+	id_prepare (&id);
+	est_start (&id, NULL, NULL, FALSE);
+	write_est_config (&id, "basic", "80", NULL);
+	id_start_daemon (&id);
+	identity = get_identity (&id, "device");
+	g_assert_true (tether_test_wait_property (G_DBUS_PROXY (identity), "State",
+	                                          g_variant_new_string ("ready"),
+	                                          2 * TETHER_TEST_TIMEOUT_MS));
+	g_assert_cmpstr (tether_dbus_identity1_get_subject (identity), ==, "CN=" DEVICE_CN);
+	g_assert_cmpstr (tether_dbus_identity1_get_issuer (identity), ==,
+	                 "CN=" TETHER_TEST_DEVICE_CA_CN);
+	add_connection (&id, "device");
+	tether_test_env_wait_state (id.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	assert_telemetry (&id, "{\"enrolled\":\"est\"}");
+
+	show = tether_test_env_ctl (id.env, NULL, "identity", "show", NULL);
+	assert_ok (show);
+	g_assert_nonnull (strstr (show->out, "renewal: est"));
+	g_assert_nonnull (strstr (show->out, "last-result: ok"));
+	g_assert_null (strstr (show->out, EST_PASSWORD));
+	g_assert_false (tree_contains (tether_test_env_get_state_dir (id.env), EST_PASSWORD));
+}
+
+/*
+ * A bootstrap certificate enrolls the device for 120 seconds; it renews by itself at 25% of
+ * that, with no call from outside; a message published during the switch arrives, and the
+ * renewed pair connects through the broker.
+ */
+static void
+test_est_auto_renew (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherDBusIdentity1) identity = NULL;
+	g_autoptr(TetherTestCert) factory = NULL;
+	g_autofree char *factory_key = NULL;
+	g_autofree char *factory_chain = NULL;
+	g_autofree char *first_serial = NULL;
+	gint64 first_not_after;
+	RenewalSignals signals = { 0 };
+	g_autoptr(GError) error = NULL;
+	guint64 message_id = 0;
+	GVariantBuilder payload;
+	const char during[] = "{\"during\":\"est renewal\"}";
+
+	id_prepare (&id);
+	est_start (&id, NULL, "120", FALSE);
+	write_est_config (&id, "certificate", "25",
+	                  "est-bootstrap-identity='factory'\n"
+	                  "[tether]\n"
+	                  "identities=['device', 'factory']\n");
+	id_start_daemon (&id);
+
+	/* the factory's certificate, from the device CA */
+	factory = device_cert (&id, NULL);
+	factory_key = write_key (&id, factory, KEY_PKCS8, "factory.key");
+	factory_chain = write_chain (&id, factory, "factory.pem");
+	tether_test_env_ctl_ok (id.env, "identity", "import", "--identity", "factory", factory_key,
+	                        factory_chain, NULL);
+
+	identity = get_identity (&id, "device");
+	g_assert_true (tether_test_wait_property (G_DBUS_PROXY (identity), "State",
+	                                          g_variant_new_string ("ready"),
+	                                          2 * TETHER_TEST_TIMEOUT_MS));
+	first_serial = g_strdup (tether_dbus_identity1_get_serial (identity));
+	first_not_after = tether_dbus_identity1_get_not_after (identity);
+	g_assert_cmpint (first_not_after - g_get_real_time () / G_USEC_PER_SEC, <=, 125);
+	add_connection (&id, "device");
+	tether_test_env_wait_state (id.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	assert_telemetry (&id, "{\"before\":\"renewal\"}");
+
+	/* nothing from outside now: the renewal starts by itself */
+	watch_renewal (identity, &signals);
+	if (!tether_test_wait_until (renewal_started, &signals, 60000))
+		g_error ("no RenewalStarted within 60 s");
+	g_variant_builder_init (&payload, G_VARIANT_TYPE_BYTESTRING);
+	for (gsize i = 0; i < strlen (during); i++)
+		g_variant_builder_add (&payload, "y", (guchar) during[i]);
+	tether_dbus_connection1_call_publish_sync (
+	        tether_test_env_get_connection (id.env, CONNECTION), "telemetry",
+	        g_variant_builder_end (&payload), g_variant_new ("a{sv}", NULL),
+	        G_DBUS_CALL_FLAGS_NONE, -1, &message_id, NULL, &error);
+	g_assert_no_error (error);
+	wait_finished (&id, &signals, TRUE, "now the active one", 30000);
+	g_assert_cmpint (g_get_real_time () / G_USEC_PER_SEC, <, first_not_after);
+	wait_payload (&id, during);
+
+	/* the renewed pair: a new certificate, in use through the broker */
+	g_assert_true (tether_test_wait_property (G_DBUS_PROXY (identity), "Pending",
+	                                          g_variant_new_boolean (FALSE),
+	                                          TETHER_TEST_TIMEOUT_MS));
+	g_assert_cmpstr (tether_dbus_identity1_get_serial (identity), !=, first_serial);
+	g_assert_cmpint (tether_dbus_identity1_get_not_after (identity), >, first_not_after);
+	tether_test_env_wait_state (id.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	assert_telemetry (&id, "{\"after\":\"est renewal\"}");
+	g_free (signals.message);
+}
+
+/* the old pair keeps working after a failed renewal */
+static void
+assert_old_pair_works (Id *id, TetherDBusIdentity1 *identity, const char *old_serial)
+{
+	GVariant *renewal;
+	guint32 failures = 0;
+
+	g_assert_cmpstr (tether_dbus_identity1_get_serial (identity), ==, old_serial);
+	g_assert_false (tether_dbus_identity1_get_pending (identity));
+	tether_test_env_wait_state (id->env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	assert_telemetry (id, "{\"old\":\"pair\"}");
+	renewal = tether_dbus_identity1_get_renewal (identity);
+	g_assert_nonnull (renewal);
+	g_variant_lookup (renewal, "failures", "u", &failures);
+	g_assert_cmpuint (failures, >=, 1);
+}
+
+typedef struct {
+	TetherDBusIdentity1 *identity;
+	gint64 after;
+} AttemptWait;
+
+static gboolean
+attempted_after (gpointer user_data)
+{
+	AttemptWait *wait = user_data;
+	GVariant *renewal = tether_dbus_identity1_get_renewal (wait->identity);
+	gint64 last_attempt = 0;
+	const char *result = NULL;
+
+	if (renewal == NULL)
+		return FALSE;
+	g_variant_lookup (renewal, "last-attempt", "x", &last_attempt);
+	g_variant_lookup (renewal, "last-result", "&s", &result);
+	return last_attempt >= wait->after && g_strcmp0 (result, "failed") == 0;
+}
+
+/*
+ * The device with its own certificate, whose renewal falls due five seconds after it is
+ * installed (threshold 50%), and a connection; then the EST server (@ca_name: signing with
+ * a CA the broker does not know) fails the renewal in its way, named by @needle.
+ */
+static void
+est_failure_case (const char *ca_name, gboolean refuse, const char *needle)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherDBusIdentity1) identity = NULL;
+	g_autoptr(TetherTestCert) ca = NULL;
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autofree char *pem = NULL;
+	g_autofree char *old_serial = NULL;
+	g_autoptr(TetherTestCtlResult) result = NULL;
+	RenewalSignals signals = { 0 };
+	AttemptWait attempt = { 0 };
+	gint64 now;
+
+	id_prepare (&id);
+	if (ca_name != NULL)
+		tether_test_env_make_ca (id.env, ca_name, "Rogue EST CA");
+	id.est_port = tether_test_pick_port ();
+	if (refuse)
+		est_start (&id, NULL, NULL, TRUE);
+	write_est_config (&id, "basic", "50", NULL);
+	id_start_daemon (&id);
+	identity = get_identity (&id, "device");
+	watch_renewal (identity, &signals);
+
+	/* until now the first enrollment failed, again and again: a manual certificate */
+	add_connection (&id, "device");
+	ca = device_ca (&id);
+	now = g_get_real_time () / G_USEC_PER_SEC;
+	cert = sign_request (&id, ca, now - 100, now + 110);
+	pem = tether_test_cert_get_chain_pem (cert);
+	result = install_text (&id, pem);
+	assert_ok (result);
+	signals.finished = 0;
+	g_clear_pointer (&signals.message, g_free);
+	tether_test_env_wait_state (id.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	old_serial = g_strdup (tether_dbus_identity1_get_serial (identity));
+	if (ca_name != NULL)
+		est_start (&id, ca_name, NULL, FALSE);
+
+	/* the renewal, due at now + 5, fails; the old pair stays */
+	wait_finished (&id, &signals, FALSE, needle, 40000);
+	attempt.identity = identity;
+	attempt.after = now + 4;
+	g_assert_true (tether_test_wait_until (attempted_after, &attempt, TETHER_TEST_TIMEOUT_MS));
+	assert_old_pair_works (&id, identity, old_serial);
+	g_free (signals.message);
+}
+
+static void
+test_est_refused (void)
+{
+	est_failure_case (NULL, TRUE, "simplereenroll with 403");
+}
+
+static void
+test_est_down (void)
+{
+	est_failure_case (NULL, FALSE, "cannot reach the EST server");
+}
+
+/* the server issues from a CA the broker does not trust: on trial, refused, rolled back */
+static void
+test_est_broker_rejects (void)
+{
+	est_failure_case ("rogue-ca", FALSE, "stays in use");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1154,5 +1542,10 @@ main (int argc, char **argv)
 	tether_test_add ("/identity/renew/manual", test_renew_manual);
 	tether_test_add ("/identity/renew/rejected", test_renew_rejected);
 	tether_test_add ("/identity/renew/unused", test_renew_unused);
+	tether_test_add ("/identity/est/enroll", test_est_enroll);
+	tether_test_add ("/identity/est/auto-renew", test_est_auto_renew);
+	tether_test_add ("/identity/est/refused", test_est_refused);
+	tether_test_add ("/identity/est/down", test_est_down);
+	tether_test_add ("/identity/est/broker-rejects", test_est_broker_rejects);
 	return g_test_run ();
 }
