@@ -343,6 +343,25 @@ test_outbox_replay (Fixture *fixture, gconstpointer data)
 	g_assert_cmpuint (tether_outbox_peek_next_id (again), ==, 7);
 }
 
+/* acknowledgements gather for a moment; closing writes them at once */
+static void
+test_outbox_close_writes_acks (Fixture *fixture, gconstpointer data)
+{
+	g_autoptr(TetherOutbox) outbox = open_outbox (fixture);
+	g_autoptr(TetherOutbox) again = NULL;
+	g_autoptr(GPtrArray) messages = make_messages (3, 10, "c");
+
+	g_assert_true (append_sync (outbox, messages, NULL));
+	g_assert_true (tether_outbox_remove (outbox, 1));
+	g_assert_true (tether_outbox_remove (outbox, 2));
+	tether_outbox_close (outbox);
+	g_clear_object (&outbox);
+
+	again = open_outbox (fixture);
+	g_assert_cmpuint (tether_outbox_get_length (again), ==, 1);
+	g_assert_cmpuint (tether_message_get_id (tether_outbox_next_unsent (again)), ==, 3);
+}
+
 /* many callers at once: all answered, each once its records are on disk */
 static void
 test_outbox_group_commit (Fixture *fixture, gconstpointer data)
@@ -698,6 +717,7 @@ main (int argc, char **argv)
 	ADD ("limits-drop-oldest", test_outbox_limits_drop_oldest);
 	ADD ("replay", test_outbox_replay);
 	ADD ("group-commit", test_outbox_group_commit);
+	ADD ("close-writes-acks", test_outbox_close_writes_acks);
 	ADD ("purge", test_outbox_purge);
 	ADD ("segments", test_outbox_segments);
 	ADD ("damage", test_outbox_damage);

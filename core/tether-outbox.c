@@ -613,11 +613,8 @@ write_acks (FlushJob *job)
 }
 
 static void
-run_job (GTask *task, gpointer source_object, gpointer task_data, GCancellable *cancellable)
+execute_job (FlushJob *job)
 {
-	TetherOutbox *self = source_object;
-	FlushJob *job = task_data;
-
 	if (job->create != NULL)
 		job->created = create_segment (job, &job->error);
 	if (job->records != NULL && job->error == NULL)
@@ -626,6 +623,15 @@ run_job (GTask *task, gpointer source_object, gpointer task_data, GCancellable *
 	write_acks (job);
 	for (guint i = 0; job->deletions != NULL && i < job->deletions->len; i++)
 		g_unlink (g_ptr_array_index (job->deletions, i));
+}
+
+static void
+run_job (GTask *task, gpointer source_object, gpointer task_data, GCancellable *cancellable)
+{
+	TetherOutbox *self = source_object;
+	FlushJob *job = task_data;
+
+	execute_job (job);
 
 	/* tether_outbox_close() waits for this */
 	g_mutex_lock (&self->lock);
@@ -817,28 +823,24 @@ state_contents (TetherOutbox *self, guint64 next_id)
 	return g_key_file_to_data (key_file, NULL, NULL);
 }
 
-static void
-start_flush (TetherOutbox *self)
+/* what the next write holds, taken from what is pending; NULL when nothing is */
+static FlushJob *
+plan_job (TetherOutbox *self, gboolean with_records)
 {
-	FlushJob *job;
-	g_autoptr(GTask) task = NULL;
+	FlushJob *job = g_new0 (FlushJob, 1);
+	gboolean records = with_records && self->pending_records->len > 0;
 
-	g_clear_handle_id (&self->flush_id, g_source_remove);
-	if (self->job != NULL || self->closed)
-		return;
-	job = g_new0 (FlushJob, 1);
 	job->dir = g_strdup (self->dir);
 
 	/* a drained or purged outbox lets its segment go; a full one starts the next */
 	if (self->active != NULL &&
-	    (self->retire_active ||
-	     (self->pending_records->len > 0 && self->active->size >= self->segment_size))) {
+	    (self->retire_active || (records && self->active->size >= self->segment_size))) {
 		segment_close (self->active);
 		self->active = NULL;
 	}
 	self->retire_active = FALSE;
 
-	if (self->pending_records->len > 0) {
+	if (records) {
 		Waiter *first = g_ptr_array_index (self->pending_waiters, 0);
 		TetherMessage *message = g_ptr_array_index (first->messages, 0);
 
@@ -903,9 +905,23 @@ start_flush (TetherOutbox *self)
 	    (job->deletions == NULL || job->deletions->len == 0) &&
 	    (job->acks == NULL || job->acks->len == 0)) {
 		flush_job_free (job);
-		return;
+		return NULL;
 	}
+	return job;
+}
 
+static void
+start_flush (TetherOutbox *self)
+{
+	FlushJob *job;
+	g_autoptr(GTask) task = NULL;
+
+	g_clear_handle_id (&self->flush_id, g_source_remove);
+	if (self->job != NULL || self->closed)
+		return;
+	job = plan_job (self, TRUE);
+	if (job == NULL)
+		return;
 	self->job = job;
 	task = g_task_new (self, NULL, flush_done, NULL);
 	g_task_set_source_tag (task, start_flush);
@@ -1598,6 +1614,8 @@ tether_outbox_purge (TetherOutbox *self)
 void
 tether_outbox_close (TetherOutbox *self)
 {
+	FlushJob *job;
+
 	g_return_if_fail (TETHER_IS_OUTBOX (self));
 	self->closed = TRUE;
 	g_clear_handle_id (&self->flush_id, g_source_remove);
@@ -1608,6 +1626,17 @@ tether_outbox_close (TetherOutbox *self)
 	while (self->job != NULL && !self->job_finished)
 		g_cond_wait (&self->job_cond, &self->lock);
 	g_mutex_unlock (&self->lock);
+
+	/*
+	 * what is done is written down now, so fewer messages go twice after a
+	 * restart; appends not yet on disk were never answered and stay out (a
+	 * finished write not yet applied leaves it to that one's completion)
+	 */
+	job = self->job == NULL ? plan_job (self, FALSE) : NULL;
+	if (job != NULL) {
+		execute_job (job);
+		flush_job_free (job);
+	}
 	if (self->active != NULL)
 		segment_close (self->active);
 }
