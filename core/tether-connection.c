@@ -692,13 +692,13 @@ session_connection_lost_cb (TetherMqttSession *session, const gchar *cause, Teth
 
 	tether_outbox_unsend_all (self->outbox);
 	if (self->short_sessions >= TETHER_SHORT_SESSIONS_IN_ROW) {
+		/* the same text each time: logged once, not once per drop */
 		text = g_strdup_printf (
-		        _("the broker at %s:%u closed the connection right after it "
-		                          "was made, %u times in a row: another client probably "
-		                          "uses the client id '%s'; give each one its own "
-		                          "(client-id)"),
-		           self->params.host, self->params.port, self->short_sessions,
-		           self->params.client_id);
+		        _("the broker at %s:%u closes the connection right after it is made, "
+		          "again and again: another client may be using the client id '%s' "
+		          "(give each its own with client-id), or the broker refuses what the "
+		          "device does once connected"),
+		           self->params.host, self->params.port, self->params.client_id);
 	} else {
 		text = g_strdup_printf (_("the connection to %s:%u was lost%s%s"),
 		                           self->params.host, self->params.port,
