@@ -36,9 +36,20 @@ typedef struct {
 	SoupMessage *message; /* the request under way */
 } EnrollData;
 
+/* the request under way goes; its handlers point at @data */
+static void
+drop_message (EnrollData *data)
+{
+	if (data->message == NULL)
+		return;
+	g_signal_handlers_disconnect_by_data (data->message, data);
+	g_clear_object (&data->message);
+}
+
 static void
 enroll_data_free (EnrollData *data)
 {
+	drop_message (data);
 	if (data->password != NULL) {
 		memset (data->password, 0, strlen (data->password));
 		g_free (data->password);
@@ -51,7 +62,6 @@ enroll_data_free (EnrollData *data)
 	g_free (data->tls_problem);
 	g_clear_object (&data->session);
 	g_clear_object (&data->client_certificate);
-	g_clear_object (&data->message);
 	g_clear_pointer (&data->anchors, g_ptr_array_unref);
 	g_clear_pointer (&data->cacerts, g_ptr_array_unref);
 	g_free (data);
@@ -335,7 +345,7 @@ cacerts_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 	}
 
 	/* the request, as base64 DER */
-	g_clear_object (&data->message);
+	drop_message (data);
 	data->message = new_message (data, SOUP_METHOD_POST, operation);
 	request = g_bytes_new (data->csr_base64, strlen (data->csr_base64));
 	soup_message_set_request_body_from_bytes (data->message, EST_PKCS10_TYPE, request);
