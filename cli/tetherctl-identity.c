@@ -4,7 +4,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "tetherctl-commands.h"
@@ -283,6 +285,31 @@ insert_strv (GVariantDict *dict, const char *key, char **values)
 		                             g_variant_new_strv ((const char *const *) values, -1));
 }
 
+/* whether the request can be written to @path: checked before tetherd makes a key for it */
+static gboolean
+check_output_path (const char *path, GError **error)
+{
+	g_autofree char *dir = g_path_get_dirname (path);
+
+	if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
+		g_set_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_FAILED,
+		             _("Cannot write the request to '%s': it is a directory; give a file "
+		               "name"),
+		                path);
+		return FALSE;
+	}
+	if (g_access (dir, W_OK) != 0) {
+		int saved = errno;
+
+		g_set_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_FAILED,
+		             _("Cannot write the request to '%s': the directory '%s' is not "
+		               "writable (%s); nothing was changed"),
+		                path, dir, g_strerror (saved));
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static gboolean
 identity_request (TetherctlContext *ctx, char **args, GError **error)
 {
@@ -345,6 +372,8 @@ identity_request (TetherctlContext *ctx, char **args, GError **error)
 	if (common_name == NULL && !renew)
 		return tetherctl_usage_error (error, _("Give the subject with --common-name CN"));
 	name = identity != NULL ? identity : DEFAULT_IDENTITY;
+	if (out != NULL && !check_output_path (out, error))
+		return FALSE;
 	manager = tetherctl_manager (ctx, error);
 	if (manager == NULL)
 		return FALSE;

@@ -423,6 +423,40 @@ test_key_generate (void)
 	}
 }
 
+/* the import of @data fails with INVALID_KEY, naming @fragment */
+static void
+assert_key_import_refused (GBytes *data, const gchar *fragment)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GBytes) key = tether_key_import (data, NULL, NULL, &error);
+
+	g_assert_null (key);
+	g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY);
+	if (strstr (error->message, fragment) == NULL)
+		g_error ("'%s' does not name '%s'", error->message, fragment);
+}
+
+/* a file that is not a key says what it is instead */
+static void
+test_key_import_not_a_key (void)
+{
+	g_autofree gchar *cert_pem = tether_test_cert_get_pem (pki.client);
+	g_autoptr (GBytes) pem = g_bytes_new (cert_pem, strlen (cert_pem));
+	g_autoptr (GBytes) text = g_bytes_new_static ("hello\n", 6);
+	g_autoptr (GBytes) der = NULL;
+	gnutls_datum_t out = { NULL, 0 };
+
+	g_assert_cmpint (gnutls_x509_crt_export2 (tether_test_cert_get_crt (pki.client),
+	                                          GNUTLS_X509_FMT_DER, &out),
+	                 ==, 0);
+	der = g_bytes_new (out.data, out.size);
+	gnutls_free (out.data);
+
+	assert_key_import_refused (pem, "holds certificates and no private key");
+	assert_key_import_refused (der, "holds a certificate (DER)");
+	assert_key_import_refused (text, "neither PEM");
+}
+
 static GBytes *
 export_legacy_key (gnutls_privkey_t key)
 {
@@ -599,11 +633,17 @@ assert_csr_refused (gnutls_privkey_t key, const gchar *options_text, const gchar
 	g_autoptr (GVariant) options = parse_options (options_text);
 	g_autoptr (GError) error = NULL;
 	g_autofree gchar *csr = tether_csr_create (key, options, &error);
+	g_autoptr (GError) check_error = NULL;
 
 	g_assert_null (csr);
 	g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT);
 	if (strstr (error->message, fragment) == NULL)
 		g_error ("'%s' does not name '%s'", error->message, fragment);
+
+	/* the same refusal before any key is made for the request */
+	g_assert_false (tether_csr_check_options (options, &check_error));
+	g_assert_error (check_error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT);
+	g_assert_cmpstr (check_error->message, ==, error->message);
 }
 
 static void
@@ -903,6 +943,7 @@ main (int argc, char **argv)
 	g_test_add_func ("/x509/describe", test_describe);
 	g_test_add_func ("/x509/key/generate", test_key_generate);
 	g_test_add_func ("/x509/key/load-formats", test_key_load_formats);
+	g_test_add_func ("/x509/key/import-not-a-key", test_key_import_not_a_key);
 	g_test_add_func ("/x509/key/match", test_key_match);
 	g_test_add_func ("/x509/csr/round-trip", test_csr_round_trip);
 	g_test_add_func ("/x509/csr/invalid-options", test_csr_invalid_options);

@@ -1151,6 +1151,9 @@ tether_identity_store_create_request (TetherIdentityStore *self, const gchar *na
 			           name);
 			return NULL;
 		}
+		/* a bad option changes nothing: a renewal on trial stays */
+		if (!tether_csr_check_options (csr_options, error))
+			return NULL;
 		if (key_type_name == NULL) {
 			key = load_key_file (identity, identity->key_path, error);
 			if (key == NULL)
@@ -1181,6 +1184,9 @@ tether_identity_store_create_request (TetherIdentityStore *self, const gchar *na
 		                     _("a certificate request needs a common name (common-name)"));
 		return NULL;
 	}
+	/* a bad option changes nothing: no identity, no key */
+	if (!tether_csr_check_options (options, error))
+		return NULL;
 	identity = tether_identity_store_lookup (self, name, TRUE, error);
 	if (identity == NULL)
 		return NULL;

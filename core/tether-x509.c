@@ -857,6 +857,16 @@ export_plain_pkcs8 (gnutls_x509_privkey_t key, GError **error)
 	return result;
 }
 
+/* whether DER @datum is an X.509 certificate */
+static gboolean
+der_is_certificate (const gnutls_datum_t *datum)
+{
+	g_auto(gnutls_x509_crt_t) crt = NULL;
+
+	return gnutls_x509_crt_init (&crt) == GNUTLS_E_SUCCESS &&
+	       gnutls_x509_crt_import (crt, datum, GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS;
+}
+
 GBytes *
 tether_key_import (GBytes *data, const gchar *password, gboolean *was_encrypted, GError **error)
 {
@@ -889,6 +899,14 @@ tether_key_import (GBytes *data, const gchar *password, gboolean *was_encrypted,
 
 	/* GnuTLS never asks for a password on a terminal: it takes the one given, or none */
 	if (key_data_is_pem (text, size)) {
+		if (find_bytes (text, size, "PRIVATE KEY-----") == NULL &&
+		    find_bytes (text, size, "CERTIFICATE-----") != NULL) {
+			g_set_error_literal (
+			        error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
+			        _("the key file holds certificates and no private key: give the "
+			          "private key first and its certificate chain second"));
+			return NULL;
+		}
 		if (find_bytes (text, size, "PRIVATE KEY-----") == NULL) {
 			g_set_error_literal (
 			        error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
@@ -924,6 +942,24 @@ tether_key_import (GBytes *data, const gchar *password, gboolean *was_encrypted,
 		*was_encrypted = encrypted;
 	if (encrypted && rc != GNUTLS_E_SUCCESS) {
 		set_password_error (_("private key"), password, error);
+		return NULL;
+	}
+	if (rc != GNUTLS_E_SUCCESS && !key_data_is_pem (text, size) && (guchar) text[0] != 0x30) {
+		/* not an ASN.1 SEQUENCE: no DER key at all, whatever GnuTLS says */
+		g_set_error_literal (
+		        error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
+		        _("the key file is neither PEM (no '-----BEGIN' line) nor DER: "
+		                       "give a PKCS#8 (plain or encrypted), SEC1 ('EC PRIVATE KEY') "
+		                       "or PKCS#1 ('RSA PRIVATE KEY') key, or a PKCS#12 bundle"));
+		return NULL;
+	}
+	if (rc != GNUTLS_E_SUCCESS && !key_data_is_pem (text, size) &&
+	    der_is_certificate (&datum)) {
+		g_set_error_literal (
+		        error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
+		        _("the key file holds a certificate (DER) and no private key: "
+		                       "give the private key first and its certificate chain "
+		                       "second"));
 		return NULL;
 	}
 	if (rc != GNUTLS_E_SUCCESS) {
@@ -1146,6 +1182,58 @@ csr_set_dn (gnutls_x509_crq_t crq, const gchar *oid, const gchar *value, GError 
 	return TRUE;
 }
 
+gboolean
+tether_csr_check_options (GVariant *options, GError **error)
+{
+	g_autofree const gchar **dns_names = NULL;
+	g_autofree const gchar **uris = NULL;
+	const gchar *common_name = NULL;
+	const gchar *organization = NULL;
+	const gchar *unit = NULL;
+	const gchar *country = NULL;
+
+	g_return_val_if_fail (options != NULL, FALSE);
+	g_return_val_if_fail (g_variant_is_of_type (options, G_VARIANT_TYPE_VARDICT), FALSE);
+	g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+	if (!csr_check_option_types (options, error))
+		return FALSE;
+	g_variant_lookup (options, "common-name", "&s", &common_name);
+	g_variant_lookup (options, "organization", "&s", &organization);
+	g_variant_lookup (options, "organizational-unit", "&s", &unit);
+	g_variant_lookup (options, "country", "&s", &country);
+	g_variant_lookup (options, "dns-names", "^a&s", &dns_names);
+	g_variant_lookup (options, "uris", "^a&s", &uris);
+	if (!csr_check_name ("common-name", common_name, TRUE, error) ||
+	    !csr_check_name ("organization", organization, FALSE, error) ||
+	    !csr_check_name ("organizational-unit", unit, FALSE, error))
+		return FALSE;
+	if (country != NULL && (strlen (country) != 2 || !g_ascii_isalpha (country[0]) ||
+	                        !g_ascii_isalpha (country[1]))) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+		             _("option 'country' is '%s': give a two-letter ISO 3166 code such as "
+		               "'DE'"),
+		                country);
+		return FALSE;
+	}
+	for (gsize i = 0; dns_names != NULL && dns_names[i] != NULL; i++) {
+		if (!csr_check_dns_name (dns_names[i], error))
+			return FALSE;
+	}
+	for (gsize i = 0; uris != NULL && uris[i] != NULL; i++) {
+		g_autoptr(GError) local_error = NULL;
+
+		if (!g_uri_is_valid (uris[i], G_URI_FLAGS_NONE, &local_error)) {
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+			             _("option 'uris': '%s' is not a URI (%s): give an absolute "
+			               "URI such as 'urn:example:device:1'"),
+			                uris[i], local_error->message);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
 gchar *
 tether_csr_create (gnutls_privkey_t key, GVariant *options, GError **error)
 {
@@ -1167,7 +1255,7 @@ tether_csr_create (gnutls_privkey_t key, GVariant *options, GError **error)
 	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
 	/* check every option before touching GnuTLS */
-	if (!csr_check_option_types (options, error))
+	if (!tether_csr_check_options (options, error))
 		return NULL;
 	g_variant_lookup (options, "common-name", "&s", &common_name);
 	g_variant_lookup (options, "organization", "&s", &organization);
@@ -1175,36 +1263,8 @@ tether_csr_create (gnutls_privkey_t key, GVariant *options, GError **error)
 	g_variant_lookup (options, "country", "&s", &country_in);
 	g_variant_lookup (options, "dns-names", "^a&s", &dns_names);
 	g_variant_lookup (options, "uris", "^a&s", &uris);
-	if (!csr_check_name ("common-name", common_name, TRUE, error) ||
-	    !csr_check_name ("organization", organization, FALSE, error) ||
-	    !csr_check_name ("organizational-unit", unit, FALSE, error))
-		return NULL;
-	if (country_in != NULL) {
-		if (strlen (country_in) != 2 || !g_ascii_isalpha (country_in[0]) ||
-		    !g_ascii_isalpha (country_in[1])) {
-			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-			             _ ("option 'country' is '%s': give a two-letter ISO 3166 "
-			                "code such as 'DE'"),
-			                country_in);
-			return NULL;
-		}
+	if (country_in != NULL)
 		country = g_ascii_strup (country_in, -1);
-	}
-	for (gsize i = 0; dns_names != NULL && dns_names[i] != NULL; i++) {
-		if (!csr_check_dns_name (dns_names[i], error))
-			return NULL;
-	}
-	for (gsize i = 0; uris != NULL && uris[i] != NULL; i++) {
-		g_autoptr (GError) local_error = NULL;
-
-		if (!g_uri_is_valid (uris[i], G_URI_FLAGS_NONE, &local_error)) {
-			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-			             _ ("option 'uris': '%s' is not a URI (%s): give an absolute "
-			                "URI such as 'urn:example:device:1'"),
-			                uris[i], local_error->message);
-			return NULL;
-		}
-	}
 
 	/* the subject, from the widest to the narrowest part */
 	rc = gnutls_x509_crq_init (&crq);

@@ -130,6 +130,8 @@ GBytes *tether_pkcs12_import (GBytes *data, const gchar *password, GPtrArray **c
  * refused.
  */
 gchar *tether_csr_create (gnutls_privkey_t key, GVariant *options, GError **error);
+/* the checks of tether_csr_create() on @options alone, before anything is made */
+gboolean tether_csr_check_options (GVariant *options, GError **error);
 
 /* the trust rule of DESIGN.md */
 typedef enum {

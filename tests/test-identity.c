@@ -876,6 +876,99 @@ test_request_options (void)
 	g_assert_true (usage & GNUTLS_KEY_DIGITAL_SIGNATURE);
 }
 
+/* each key type made on the device: the type asked for, mode 0600, never in the log */
+static void
+test_request_key_types (void)
+{
+	g_auto(Id) id = { 0 };
+	const char *types[] = { NULL, "ec-p384", "rsa-2048", "rsa-3072" };
+	g_autofree char *log = NULL;
+
+	id_start (&id);
+	for (gsize i = 0; i < G_N_ELEMENTS (types); i++) {
+		const char *name = types[i] != NULL ? types[i] : "default";
+		g_autofree char *key = state_file (&id, name, "active/key.pem");
+		g_autofree char *dir = state_file (&id, name, NULL);
+		g_autoptr(TetherDBusIdentity1) identity = NULL;
+		GStatBuf st;
+
+		if (types[i] != NULL)
+			tether_test_env_ctl_ok (id.env, "identity", "request", "--identity", name,
+			                        "--common-name", DEVICE_CN, "--key-type", types[i],
+			                        "--out", "/dev/null", NULL);
+		else
+			tether_test_env_ctl_ok (id.env, "identity", "request", "--identity", name,
+			                        "--common-name", DEVICE_CN, "--out", "/dev/null",
+			                        NULL);
+		assert_private_file (key);
+		g_assert_cmpint (g_stat (dir, &st), ==, 0);
+		g_assert_cmpint (st.st_mode & 0777, ==, 0700);
+		identity = get_identity (&id, name);
+		g_assert_cmpstr (tether_dbus_identity1_get_key_type (identity), ==,
+		                 types[i] != NULL ? types[i] : "ec-p256");
+		g_assert_cmpstr (tether_dbus_identity1_get_state (identity), ==, "key-only");
+	}
+	g_assert_true (
+	        g_file_get_contents (tether_test_env_get_daemon_log (id.env), &log, NULL, NULL));
+	g_assert_null (strstr (log, "PRIVATE KEY"));
+}
+
+/* a request refused for a bad option or an output it cannot write changes nothing */
+static void
+test_request_refused (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) ca = NULL;
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autofree char *pem = NULL;
+	g_autofree char *pending_key = NULL;
+	g_autofree char *before = NULL;
+	g_autofree char *after = NULL;
+	g_autofree char *unwritable = NULL;
+	g_autofree char *spare_dir = NULL;
+	g_autoptr(TetherTestCtlResult) country = NULL;
+	g_autoptr(TetherTestCtlResult) output = NULL;
+	g_autoptr(TetherTestCtlResult) list = NULL;
+	g_autoptr(TetherTestCtlResult) installed = NULL;
+	g_autoptr(TetherTestCtlResult) renew_uri = NULL;
+	g_autoptr(TetherTestCtlResult) renew_output = NULL;
+
+	id_start (&id);
+
+	/* a new identity: neither it nor a key is made */
+	country = tether_test_env_ctl (id.env, NULL, "identity", "request", "--identity", "spare",
+	                               "--common-name", DEVICE_CN, "--country", "Germany", NULL);
+	assert_refused (country, "two-letter");
+	unwritable = tether_test_env_path (id.env, "no-such-dir/spare.csr");
+	output = tether_test_env_ctl (id.env, NULL, "identity", "request", "--identity", "spare",
+	                              "--common-name", DEVICE_CN, "--out", unwritable, NULL);
+	assert_refused (output, "no-such-dir");
+	list = tether_test_env_ctl (id.env, NULL, "identity", "list", NULL);
+	assert_ok (list);
+	g_assert_null (strstr (list->out, "spare"));
+	spare_dir = state_file (&id, "spare", NULL);
+	g_assert_false (g_file_test (spare_dir, G_FILE_TEST_EXISTS));
+
+	/* a renewal key waiting for its certificate stays as it was */
+	ca = device_ca (&id);
+	cert = sign_request (&id, ca, 0, 0);
+	pem = tether_test_cert_get_chain_pem (cert);
+	installed = install_text (&id, pem);
+	assert_ok (installed);
+	tether_test_env_ctl_ok (id.env, "identity", "request", "--renew", "--out", "/dev/null",
+	                        NULL);
+	pending_key = state_file (&id, "device", "pending/key.pem");
+	g_assert_true (g_file_get_contents (pending_key, &before, NULL, NULL));
+	renew_uri = tether_test_env_ctl (id.env, NULL, "identity", "request", "--renew", "--uri",
+	                                 "not a uri", NULL);
+	assert_refused (renew_uri, "is not a URI");
+	renew_output = tether_test_env_ctl (id.env, NULL, "identity", "request", "--renew", "--out",
+	                                    unwritable, NULL);
+	assert_refused (renew_output, "not writable");
+	g_assert_true (g_file_get_contents (pending_key, &after, NULL, NULL));
+	g_assert_cmpstr (after, ==, before);
+}
+
 /* ---- removal ---- */
 
 static void
@@ -1157,6 +1250,11 @@ test_renew_unused (void)
 	wait_renewal (&id, &signals, TETHER_TEST_TIMEOUT_MS);
 	g_assert_true (signals.ok);
 	g_assert_false (tether_dbus_identity1_get_pending (identity));
+
+	/* the promoted pair connects through the broker */
+	add_connection (&id, "device");
+	tether_test_env_wait_state (id.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	assert_telemetry (&id, "{\"after\":\"unused renewal\"}");
 	g_free (signals.message);
 }
 
@@ -1538,6 +1636,8 @@ main (int argc, char **argv)
 	tether_test_add ("/identity/install/leaf-only", test_install_leaf_only);
 	tether_test_add ("/identity/install/warnings", test_install_warnings);
 	tether_test_add ("/identity/request/options", test_request_options);
+	tether_test_add ("/identity/request/key-types", test_request_key_types);
+	tether_test_add ("/identity/request/refused", test_request_refused);
 	tether_test_add ("/identity/remove", test_remove);
 	tether_test_add ("/identity/renew/manual", test_renew_manual);
 	tether_test_add ("/identity/renew/rejected", test_renew_rejected);
