@@ -146,6 +146,8 @@ tetherctl_identity_json (JsonBuilder *builder, TetherDBusIdentity1 *identity)
 	                       tether_dbus_identity1_get_fingerprint (identity));
 	tetherctl_json_int (builder, "chain-length",
 	                    tether_dbus_identity1_get_chain_length (identity));
+	tetherctl_json_variant (builder, "certificates",
+	                        tether_dbus_identity1_get_certificates (identity));
 	tetherctl_json_bool (builder, "pending", tether_dbus_identity1_get_pending (identity));
 	tetherctl_json_variant (builder, "renewal", tether_dbus_identity1_get_renewal (identity));
 	tetherctl_json_string (builder, "advice", advice);
@@ -194,47 +196,180 @@ print_time_relative (const char *key, gint64 t)
 	tetherctl_print_field (key, text);
 }
 
+/* "DNS:a, URI:b" for the device certificate's subject alternative names, or NULL */
+static char *
+alt_names_text (GVariant *certificate)
+{
+	g_autoptr(GString) text = g_string_new (NULL);
+	g_autofree const char **dns = NULL;
+	g_autofree const char **uris = NULL;
+
+	g_variant_lookup (certificate, "dns-names", "^a&s", &dns);
+	g_variant_lookup (certificate, "uris", "^a&s", &uris);
+	for (guint i = 0; dns != NULL && dns[i] != NULL; i++)
+		g_string_append_printf (text, "%sDNS:%s", text->len > 0 ? ", " : "", dns[i]);
+	for (guint i = 0; uris != NULL && uris[i] != NULL; i++)
+		g_string_append_printf (text, "%sURI:%s", text->len > 0 ? ", " : "", uris[i]);
+	if (text->len == 0)
+		return NULL;
+	return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
+/* the chain, one line a certificate: subject, what it is, its issuer, its end */
 static void
-identity_print (TetherDBusIdentity1 *identity)
+print_chain (GVariant *certificates)
+{
+	gsize n = certificates != NULL ? g_variant_n_children (certificates) : 0;
+
+	if (n == 0) {
+		tetherctl_print_field ("chain", NULL);
+		return;
+	}
+	tetherctl_print ("chain:\n");
+	for (gsize i = 0; i < n; i++) {
+		g_autoptr(GVariant) certificate = g_variant_get_child_value (certificates, i);
+		const char *subject = "";
+		const char *issuer = "";
+		gboolean is_ca = FALSE;
+		gboolean self_signed = FALSE;
+		gint64 not_after = 0;
+		g_autofree char *until = NULL;
+		const char *kind;
+
+		g_variant_lookup (certificate, "subject", "&s", &subject);
+		g_variant_lookup (certificate, "issuer", "&s", &issuer);
+		g_variant_lookup (certificate, "is-ca", "b", &is_ca);
+		g_variant_lookup (certificate, "self-signed", "b", &self_signed);
+		g_variant_lookup (certificate, "not-after", "x", &not_after);
+		until = tetherctl_time_text (not_after);
+		if (i == 0)
+			kind = _("device certificate");
+		else if (self_signed)
+			kind = _("root CA");
+		else if (is_ca)
+			kind = _("intermediate CA");
+		else
+			kind = _("not a CA");
+		if (self_signed)
+			tetherctl_print (_("  %" G_GSIZE_FORMAT ". %s (%s), valid until %s\n"),
+			                    i + 1, subject, kind, until != NULL ? until : "-");
+		else
+			tetherctl_print (
+			        _("  %" G_GSIZE_FORMAT ". %s (%s), issued by %s, valid until "
+			                   "%s\n"),
+			           i + 1, subject, kind, issuer, until != NULL ? until : "-");
+	}
+}
+
+/* each connection that uses the identity, with its state and its last error */
+static void
+print_users (TetherctlContext *ctx, const char *const *used_by)
+{
+	if (used_by == NULL || used_by[0] == NULL) {
+		tetherctl_print_field ("used-by", NULL);
+		return;
+	}
+	tetherctl_print ("used-by:\n");
+	for (guint i = 0; used_by[i] != NULL; i++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(TetherDBusConnection1) connection =
+		                   tetherctl_get_connection (ctx, used_by[i], &error);
+		const char *last_error;
+
+		if (connection == NULL) {
+			tetherctl_print ("  %s: %s\n", used_by[i], error->message);
+			continue;
+		}
+		last_error = tether_dbus_connection1_get_last_error (connection);
+		if (!tether_dbus_connection1_get_enabled (connection))
+			tetherctl_print (_("  %s: disabled\n"), used_by[i]);
+		else if (last_error != NULL && *last_error != '\0')
+			tetherctl_print ("  %s: %s (%s)\n", used_by[i],
+			                 tether_dbus_connection1_get_state (connection),
+			                 last_error);
+		else
+			tetherctl_print ("  %s: %s\n", used_by[i],
+			                 tether_dbus_connection1_get_state (connection));
+	}
+}
+
+static void
+identity_print (TetherctlContext *ctx, TetherDBusIdentity1 *identity)
 {
 	GVariant *renewal = tether_dbus_identity1_get_renewal (identity);
+	GVariant *certificates = tether_dbus_identity1_get_certificates (identity);
+	g_autoptr(GVariant) leaf = NULL;
+	g_autoptr(GVariant) refused_by = NULL;
 	g_autofree char *advice = identity_advice (identity);
+	g_autofree char *alt_names = NULL;
 	const char *method = NULL;
 	const char *last_result = NULL;
 	const char *last_message = NULL;
 	const char *pending_subject = NULL;
+	const char *pending_issuer = NULL;
+	const char *pending_serial = NULL;
+	const char *pending_fingerprint = NULL;
+	const char *key_type = NULL;
 	const char *est_url = NULL;
 	const char *est_auth = NULL;
+	const char *est_bootstrap = NULL;
+	const char *est_credentials = NULL;
+	const char *est_common_name = NULL;
+	g_autofree const char **est_anchors = NULL;
 	guint32 threshold = 0;
 	guint32 failures = 0;
+	guint32 retry_min = 0;
+	guint32 retry_max = 0;
 	gint64 due = 0;
 	gint64 last_attempt = 0;
 	gint64 next_attempt = 0;
 	gint64 pending_not_after = 0;
 	gboolean pending_key = FALSE;
+	gboolean in_progress = FALSE;
 	g_autofree char *threshold_text = NULL;
 	g_autofree char *failures_text = NULL;
+	g_autofree char *retry_text = NULL;
 
 	if (renewal != NULL) {
 		g_variant_lookup (renewal, "method", "&s", &method);
 		g_variant_lookup (renewal, "threshold", "u", &threshold);
 		g_variant_lookup (renewal, "due", "x", &due);
+		g_variant_lookup (renewal, "in-progress", "b", &in_progress);
 		g_variant_lookup (renewal, "pending-key", "b", &pending_key);
 		g_variant_lookup (renewal, "pending-subject", "&s", &pending_subject);
+		g_variant_lookup (renewal, "pending-issuer", "&s", &pending_issuer);
+		g_variant_lookup (renewal, "pending-serial", "&s", &pending_serial);
+		g_variant_lookup (renewal, "pending-fingerprint", "&s", &pending_fingerprint);
 		g_variant_lookup (renewal, "pending-not-after", "x", &pending_not_after);
+		refused_by = g_variant_lookup_value (renewal, "pending-refused-by",
+		                                     G_VARIANT_TYPE ("a{ss}"));
 		g_variant_lookup (renewal, "last-attempt", "x", &last_attempt);
 		g_variant_lookup (renewal, "last-result", "&s", &last_result);
 		g_variant_lookup (renewal, "last-message", "&s", &last_message);
 		g_variant_lookup (renewal, "failures", "u", &failures);
 		g_variant_lookup (renewal, "next-attempt", "x", &next_attempt);
+		g_variant_lookup (renewal, "retry-min", "u", &retry_min);
+		g_variant_lookup (renewal, "retry-max", "u", &retry_max);
+		g_variant_lookup (renewal, "key-type", "&s", &key_type);
 		g_variant_lookup (renewal, "est-url", "&s", &est_url);
 		g_variant_lookup (renewal, "est-auth", "&s", &est_auth);
+		g_variant_lookup (renewal, "est-trust-anchors", "^a&s", &est_anchors);
+		g_variant_lookup (renewal, "est-bootstrap-identity", "&s", &est_bootstrap);
+		g_variant_lookup (renewal, "est-credentials-file", "&s", &est_credentials);
+		g_variant_lookup (renewal, "est-common-name", "&s", &est_common_name);
+	}
+	if (certificates != NULL && g_variant_n_children (certificates) > 0) {
+		leaf = g_variant_get_child_value (certificates, 0);
+		alt_names = alt_names_text (leaf);
 	}
 
+	/* the key and the active certificate */
 	tetherctl_print_field ("name", tether_dbus_identity1_get_name (identity));
 	tetherctl_print_field ("state", tether_dbus_identity1_get_state (identity));
 	tetherctl_print_field ("key-type", tether_dbus_identity1_get_key_type (identity));
 	tetherctl_print_field ("subject", tether_dbus_identity1_get_subject (identity));
+	if (alt_names != NULL)
+		tetherctl_print_field ("subject-alt-names", alt_names);
 	tetherctl_print_field ("issuer", tether_dbus_identity1_get_issuer (identity));
 	tetherctl_print_field ("serial", tether_dbus_identity1_get_serial (identity));
 	print_time_relative ("not-before", tether_dbus_identity1_get_not_before (identity));
@@ -242,24 +377,53 @@ identity_print (TetherDBusIdentity1 *identity)
 	tetherctl_print_field ("fingerprint", tether_dbus_identity1_get_fingerprint (identity));
 	tetherctl_print_field_uint64 ("chain-length",
 	                              tether_dbus_identity1_get_chain_length (identity));
-	tetherctl_print_field_strv ("used-by", tether_dbus_identity1_get_used_by (identity));
+	print_chain (certificates);
+	print_users (ctx, tether_dbus_identity1_get_used_by (identity));
 
-	/* renewal */
+	/* renewal, and with EST where it comes from */
 	tetherctl_print_field ("renewal", method);
 	if (threshold > 0)
 		threshold_text = g_strdup_printf (_("%u%% of the lifetime"), threshold);
 	tetherctl_print_field ("renewal-threshold", threshold_text);
 	print_time_relative ("renewal-due", due);
+	tetherctl_print_field_bool ("renewal-in-progress", in_progress);
 	if (est_url != NULL) {
+		tetherctl_print_field ("renewal-key-type", key_type);
+		retry_text = g_strdup_printf (_("%u s after a failure, doubling up to %u s"),
+		                                 retry_min, retry_max);
+		tetherctl_print_field ("renewal-retry", retry_text);
 		tetherctl_print_field ("est-url", est_url);
+		tetherctl_print_field_strv ("est-trust-anchors", est_anchors);
 		tetherctl_print_field ("est-auth", est_auth);
+		if (g_strcmp0 (est_auth, "basic") == 0)
+			tetherctl_print_field ("est-credentials-file", est_credentials);
+		else
+			tetherctl_print_field ("est-bootstrap-identity", est_bootstrap);
+		tetherctl_print_field ("est-common-name", est_common_name);
 	}
+
+	/* a renewed pair: its key, then its certificate on trial */
 	tetherctl_print_field_bool ("pending", tether_dbus_identity1_get_pending (identity));
 	if (pending_subject != NULL) {
 		tetherctl_print_field ("pending-subject", pending_subject);
+		tetherctl_print_field ("pending-issuer", pending_issuer);
+		tetherctl_print_field ("pending-serial", pending_serial);
 		print_time_relative ("pending-not-after", pending_not_after);
+		tetherctl_print_field ("pending-fingerprint", pending_fingerprint);
+	}
+	if (refused_by != NULL && g_variant_n_children (refused_by) > 0) {
+		GVariantIter iter;
+		const char *connection;
+		const char *why;
+
+		tetherctl_print ("pending-refused-by:\n");
+		g_variant_iter_init (&iter, refused_by);
+		while (g_variant_iter_next (&iter, "{&s&s}", &connection, &why))
+			tetherctl_print ("  %s: %s\n", connection, why);
 	}
 	tetherctl_print_field_bool ("pending-key", pending_key);
+
+	/* how the last renewal went, and when the next one comes */
 	print_time_relative ("last-attempt", last_attempt);
 	tetherctl_print_field ("last-result", last_result);
 	tetherctl_print_field ("last-message", last_message);
@@ -735,7 +899,7 @@ identity_show (TetherctlContext *ctx, char **args, GError **error)
 		tetherctl_print_json (builder);
 		return TRUE;
 	}
-	identity_print (proxy);
+	identity_print (ctx, proxy);
 	return TRUE;
 }
 

@@ -524,6 +524,54 @@ clear_certificate_properties (TetherDBusIdentity1 *skeleton)
 	tether_dbus_identity1_set_not_before (skeleton, 0);
 	tether_dbus_identity1_set_not_after (skeleton, 0);
 	tether_dbus_identity1_set_chain_length (skeleton, 0);
+	tether_dbus_identity1_set_certificates (
+	        skeleton, g_variant_new_array (G_VARIANT_TYPE_VARDICT, NULL, 0));
+}
+
+/* the device certificate's DNS names and URIs (subject alternative names) */
+static void
+get_alt_names (gnutls_x509_crt_t crt, GStrv *dns_out, GStrv *uris_out)
+{
+	g_autoptr(GStrvBuilder) dns = g_strv_builder_new ();
+	g_autoptr(GStrvBuilder) uris = g_strv_builder_new ();
+
+	for (guint i = 0;; i++) {
+		gchar name[512];
+		size_t size = sizeof (name);
+		int type = gnutls_x509_crt_get_subject_alt_name (crt, i, name, &size, NULL);
+
+		if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (type == GNUTLS_SAN_DNSNAME)
+			g_strv_builder_add (dns, name);
+		else if (type == GNUTLS_SAN_URI)
+			g_strv_builder_add (uris, name);
+	}
+	*dns_out = g_strv_builder_end (dns);
+	*uris_out = g_strv_builder_end (uris);
+}
+
+/* the Certificates property: each certificate of @chain, the leaf with its names */
+static GVariant *
+describe_chain (GPtrArray *chain)
+{
+	GVariantBuilder builder;
+
+	g_variant_builder_init (&builder, G_VARIANT_TYPE ("aa{sv}"));
+	for (guint i = 0; i < chain->len; i++) {
+		gnutls_x509_crt_t crt = g_ptr_array_index (chain, i);
+		g_autoptr(GVariantDict) dict = g_variant_dict_new (tether_x509_describe (crt));
+		g_auto(GStrv) dns = NULL;
+		g_auto(GStrv) uris = NULL;
+
+		if (i == 0) {
+			get_alt_names (crt, &dns, &uris);
+			g_variant_dict_insert (dict, "dns-names", "^as", dns);
+			g_variant_dict_insert (dict, "uris", "^as", uris);
+		}
+		g_variant_builder_add_value (&builder, g_variant_dict_end (dict));
+	}
+	return g_variant_builder_end (&builder);
 }
 
 static gboolean
@@ -545,6 +593,7 @@ describe_renewal (TetherIdentity *identity)
 	g_autoptr(GVariantDict) dict = g_variant_dict_new (NULL);
 	g_autofree gchar *url = g_settings_get_string (identity->settings, "est-url");
 	g_autofree gchar *auth = g_settings_get_string (identity->settings, "est-auth");
+	g_autofree gchar *key_type = g_settings_get_string (identity->settings, "key-type");
 	gboolean pending_key = g_file_test (identity->pending_key_path, G_FILE_TEST_EXISTS);
 
 	g_variant_dict_insert (dict, "method", "s", url[0] != '\0' ? "est" : "manual");
@@ -560,23 +609,57 @@ describe_renewal (TetherIdentity *identity)
 	g_variant_dict_insert (dict, "last-message", "s", identity->last_message);
 	g_variant_dict_insert (dict, "failures", "u", identity->failures);
 	g_variant_dict_insert (dict, "next-attempt", "x", identity->next_attempt);
+	g_variant_dict_insert (dict, "retry-min", "u",
+	                       g_settings_get_uint (identity->settings, "renewal-retry-min"));
+	g_variant_dict_insert (dict, "retry-max", "u",
+	                       g_settings_get_uint (identity->settings, "renewal-retry-max"));
+	g_variant_dict_insert (dict, "key-type", "s", key_type);
 	if (url[0] != '\0') {
+		g_auto(GStrv) anchors =
+		                g_settings_get_strv (identity->settings, "est-trust-anchors");
+		g_autofree gchar *bootstrap =
+		        g_settings_get_string (identity->settings, "est-bootstrap-identity");
+		g_autofree gchar *credentials =
+		        g_settings_get_string (identity->settings, "est-credentials-file");
+		g_autofree gchar *common_name =
+		        g_settings_get_string (identity->settings, "est-common-name");
+
 		g_variant_dict_insert (dict, "est-url", "s", url);
 		g_variant_dict_insert (dict, "est-auth", "s", auth);
+		g_variant_dict_insert (dict, "est-trust-anchors", "^as", anchors);
+		g_variant_dict_insert (dict, "est-bootstrap-identity", "s", bootstrap);
+		g_variant_dict_insert (dict, "est-credentials-file", "s", credentials);
+		g_variant_dict_insert (dict, "est-common-name", "s", common_name);
 	}
 	if (identity->pending_serial != 0) {
 		g_autoptr(GError) error = NULL;
 		g_autoptr(GPtrArray) pending =
 		                   load_chain_file (identity->pending_chain_path, &error);
+		GVariantBuilder refused;
+		GHashTableIter iter;
+		gpointer connection;
+		gpointer why;
 
 		if (pending != NULL) {
 			gnutls_x509_crt_t leaf = g_ptr_array_index (pending, 0);
 			g_autofree gchar *subject = tether_x509_get_subject (leaf);
+			g_autofree gchar *issuer = tether_x509_get_issuer (leaf);
+			g_autofree gchar *serial = tether_x509_get_serial (leaf);
+			g_autofree gchar *fingerprint = tether_x509_get_fingerprint (leaf);
 
 			g_variant_dict_insert (dict, "pending-subject", "s", subject);
+			g_variant_dict_insert (dict, "pending-issuer", "s", issuer);
+			g_variant_dict_insert (dict, "pending-serial", "s", serial);
+			g_variant_dict_insert (dict, "pending-fingerprint", "s", fingerprint);
 			g_variant_dict_insert (dict, "pending-not-after", "x",
 			                       (gint64) gnutls_x509_crt_get_expiration_time (leaf));
 		}
+		g_variant_builder_init (&refused, G_VARIANT_TYPE ("a{ss}"));
+		g_hash_table_iter_init (&iter, identity->rejections);
+		while (g_hash_table_iter_next (&iter, &connection, &why))
+			g_variant_builder_add (&refused, "{ss}", connection, why);
+		g_variant_dict_insert_value (dict, "pending-refused-by",
+		                             g_variant_builder_end (&refused));
 	}
 	return g_variant_dict_end (dict);
 }
@@ -652,6 +735,7 @@ refresh_files (TetherIdentity *identity)
 	tether_dbus_identity1_set_not_before (skeleton, not_before);
 	tether_dbus_identity1_set_not_after (skeleton, not_after);
 	tether_dbus_identity1_set_chain_length (skeleton, chain->len);
+	tether_dbus_identity1_set_certificates (skeleton, describe_chain (chain));
 
 	if (not_after <= now)
 		state = "expired";
@@ -1287,8 +1371,11 @@ tether_identity_store_pending_result (TetherIdentityStore *self, const gchar *na
 		if (!g_hash_table_contains (identity->rejections, users[i]))
 			all = FALSE;
 	}
-	if (!all)
+	if (!all) {
+		/* the others still try it; the refusal shows in the Renewal property */
+		tether_dbus_identity1_set_renewal (identity->skeleton, describe_renewal (identity));
 		return;
+	}
 
 	/* every user refused it and works with the active pair: that pair stays */
 	g_unlink (identity->pending_chain_path);

@@ -1427,6 +1427,17 @@ test_est_enroll (void)
 	assert_ok (show);
 	g_assert_nonnull (strstr (show->out, "renewal: est"));
 	g_assert_nonnull (strstr (show->out, "last-result: ok"));
+
+	/* what an operator needs: the chain, who uses it, where renewals come from */
+	g_assert_nonnull (strstr (show->out,
+	                          "chain:\n  1. CN=" DEVICE_CN
+	                          " (device certificate), issued by CN=" TETHER_TEST_DEVICE_CA_CN));
+	g_assert_nonnull (strstr (show->out, "used-by:\n  " CONNECTION ": connected\n"));
+	g_assert_nonnull (strstr (show->out, "est-trust-anchors: " ANCHOR "\n"));
+	g_assert_nonnull (strstr (show->out, "est-auth: basic\nest-credentials-file: /"));
+	g_assert_nonnull (
+	        strstr (show->out, "renewal-retry: 1 s after a failure, doubling up to 4 s"));
+	g_assert_nonnull (strstr (show->out, "renewal-key-type: ec-p256"));
 	g_assert_null (strstr (show->out, EST_PASSWORD));
 	g_assert_false (tree_contains (tether_test_env_get_state_dir (id.env), EST_PASSWORD));
 }
