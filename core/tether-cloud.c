@@ -293,6 +293,20 @@ tether_cloud_check_options (TetherCloud *self, GVariant *options, GError **error
 }
 
 gboolean
+tether_cloud_check_session (TetherCloud *self, const gchar *client_id, guint keepalive,
+                            GError **error)
+{
+	TetherCloudClass *klass;
+
+	g_return_val_if_fail (TETHER_IS_CLOUD (self), FALSE);
+
+	klass = TETHER_CLOUD_GET_CLASS (self);
+	if (klass->check_session != NULL)
+		return klass->check_session (self, client_id, keepalive, error);
+	return TRUE;
+}
+
+gboolean
 tether_cloud_prepare_defaults (TetherCloud *self, TetherConnection *connection, GError **error)
 {
 	TetherCloudPrivate *priv = GET_PRIVATE (self);

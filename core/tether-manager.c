@@ -214,11 +214,50 @@ settings_changed_cb (GSettings *settings, const gchar *key, TetherManager *self)
 	sync_connections (self);
 }
 
+/* the schema's default of a connection key, for a connection not written yet */
+static GVariant *
+connection_key_default (const gchar *key)
+{
+	GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
+	g_autoptr(GSettingsSchema) schema = NULL;
+	g_autoptr(GSettingsSchemaKey) schema_key = NULL;
+
+	if (source != NULL)
+		schema =
+		        g_settings_schema_source_lookup (source, TETHER_CONNECTION_SCHEMA_ID, TRUE);
+	if (schema == NULL || !g_settings_schema_has_key (schema, key))
+		return NULL;
+	schema_key = g_settings_schema_get_key (schema, key);
+	return g_settings_schema_key_get_default_value (schema_key);
+}
+
+/*
+ * the client id and keep-alive given, by the cloud's rules: both when adding
+ * (the defaults for those not given), only the given ones when updating
+ */
+static gboolean
+check_connection_session (TetherCloud *cloud, gboolean adding, GVariant *settings, GError **error)
+{
+	g_autofree gchar *client_id = NULL;
+	g_autoptr(GVariant) default_keepalive = NULL;
+	guint32 keepalive = 0;
+
+	if (!g_variant_lookup (settings, "client-id", "s", &client_id) && adding)
+		client_id = g_strdup ("");
+	if (!g_variant_lookup (settings, "keepalive", "u", &keepalive) && adding &&
+	    (default_keepalive = connection_key_default ("keepalive")) != NULL)
+		keepalive = g_variant_get_uint32 (default_keepalive);
+	if (client_id == NULL && keepalive == 0)
+		return TRUE;
+	return tether_cloud_check_session (cloud, client_id, keepalive, error);
+}
+
 /* checks the AddConnection / UpdateConnection settings before anything is written */
 static gboolean
-check_connection_settings (TetherManager *self, TetherCloud *cloud, GVariant *settings,
-                           gboolean adding, GError **error)
+check_connection_settings (TetherManager *self, TetherCloud *cloud, GSettings *current,
+                           GVariant *settings, GError **error)
 {
+	gboolean adding = current == NULL;
 	const gchar *endpoint = NULL;
 	const gchar *identity = NULL;
 	g_autofree const gchar **anchors = NULL;
@@ -262,6 +301,8 @@ check_connection_settings (TetherManager *self, TetherCloud *cloud, GVariant *se
 		cloud_options = g_variant_ref_sink (g_variant_new ("a{sv}", NULL));
 	if (cloud_options != NULL && !tether_cloud_check_options (cloud, cloud_options, error))
 		return FALSE;
+	if (!check_connection_session (cloud, adding, settings, error))
+		return FALSE;
 	return TRUE;
 }
 
@@ -304,7 +345,7 @@ handle_add_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invoc
 		return TRUE;
 	}
 	cloud = lookup_cloud (self, cloud_name, &error);
-	if (cloud == NULL || !check_connection_settings (self, cloud, values, TRUE, &error)) {
+	if (cloud == NULL || !check_connection_settings (self, cloud, NULL, values, &error)) {
 		g_dbus_method_invocation_return_gerror (invocation, error);
 		return TRUE;
 	}
@@ -344,8 +385,9 @@ handle_update_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
 	TetherConnection *connection = lookup_connection (self, id, &error);
 
 	if (connection == NULL ||
-	    !check_connection_settings (self, tether_connection_get_cloud (connection), values,
-	                                FALSE, &error)) {
+	    !check_connection_settings (self, tether_connection_get_cloud (connection),
+	                                tether_connection_get_settings (connection), values,
+	                                &error)) {
 		g_dbus_method_invocation_return_gerror (invocation, error);
 		return TRUE;
 	}

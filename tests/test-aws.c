@@ -1060,31 +1060,60 @@ test_rules_refused (void)
 	assert_payload (got, big, 128 * 1024);
 }
 
-/* client id and keep-alive rules: the connection fails and LastError says which */
+/*
+ * client id and keep-alive rules: a value AWS IoT Core refuses is refused by
+ * connection add and modify, with the rule, and nothing changes
+ */
 static void
 test_rules_session (void)
 {
 	g_auto (Aws) aws = { 0 };
 	g_autofree char *long_id = g_strnfill (129, 'c');
+	g_autofree char *config_path = NULL;
+	g_autofree char *before = NULL;
+	g_autofree char *after = NULL;
+	const char *const cases[][3] = {
+		{ "--client-id", long_id, "client id is 129 bytes long" },
+		{ "--client-id", "$sys", "starts with '$'" },
+		{ "--keepalive", "20", "30 to 1200" },
+		{ "--keepalive", "1201", "30 to 1200" },
+	};
+	TetherDBusConnection1 *connection;
 
 	aws_connect (&aws, NULL);
+	observe (&aws, TELEMETRY_TOPIC);
+	connection = connection_proxy (&aws);
+	config_path = tether_test_env_path (aws.env, "tether.conf");
+	g_assert_true (g_file_get_contents (config_path, &before, NULL, NULL));
 
-	tether_test_env_ctl_ok (aws.env, "connection", "modify", CONNECTION, "--client-id", long_id,
-	                        NULL);
-	wait_last_error (&aws, "client id is 129 bytes long", FAILURE_BOUND_MS);
-	tether_test_env_wait_state (aws.env, CONNECTION, "failed", FAILURE_BOUND_MS);
+	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+		g_autoptr (TetherTestCtlResult) modify = NULL;
+		g_autoptr (TetherTestCtlResult) add = NULL;
 
-	tether_test_env_ctl_ok (aws.env, "connection", "modify", CONNECTION, "--client-id", "$sys",
-	                        NULL);
-	wait_last_error (&aws, "starts with '$'", FAILURE_BOUND_MS);
+		modify = tether_test_env_ctl (aws.env, NULL, "connection", "modify", CONNECTION,
+		                              cases[i][0], cases[i][1], NULL);
+		assert_refused (modify, cases[i][2]);
+		add = tether_test_env_ctl (aws.env, NULL, "connection", "add", "second", "--cloud",
+		                           "aws-iot", "--endpoint",
+		                           tether_test_broker_get_endpoint (aws.broker),
+		                           cases[i][0], cases[i][1], NULL);
+		assert_refused (add, cases[i][2]);
+	}
 
-	tether_test_env_ctl_ok (aws.env, "connection", "modify", CONNECTION, "--client-id", THING,
-	                        "--keepalive", "20", NULL);
-	wait_last_error (&aws, "30 to 1200", FAILURE_BOUND_MS);
+	/* nothing was written, and the connection stayed up */
+	g_assert_true (g_file_get_contents (config_path, &after, NULL, NULL));
+	g_assert_cmpstr (after, ==, before);
+	g_assert_cmpstr (tether_dbus_connection1_get_client_id (connection), ==, THING);
+	g_assert_cmpstr (tether_dbus_connection1_get_state (connection), ==, "connected");
+	publish_kind_ok (&aws, "telemetry", "{\"after\":\"refusals\"}");
+	assert_arrives (&aws, TELEMETRY_TOPIC, "{\"after\":\"refusals\"}");
 
-	/* in range again: connected */
+	/* the limits themselves are taken: connected again with them */
 	tether_test_env_ctl_ok (aws.env, "connection", "modify", CONNECTION, "--keepalive", "1200",
-	                        NULL);
+	                        "--client-id", long_id + 1, NULL);
+	tether_test_env_wait_state (aws.env, CONNECTION, "connected", CONNECT_TIMEOUT);
+	tether_test_env_ctl_ok (aws.env, "connection", "modify", CONNECTION, "--keepalive", "30",
+	                        "--client-id", THING, NULL);
 	tether_test_env_wait_state (aws.env, CONNECTION, "connected", CONNECT_TIMEOUT);
 }
 

@@ -861,6 +861,12 @@ test_registration_id (void)
 	g_autoptr(TetherTestCtlResult) bad_option = NULL;
 	g_autoptr(TetherTestCtlResult) no_scope = NULL;
 	g_autoptr(TetherTestCtlResult) bad_model = NULL;
+	g_autoptr(TetherTestCtlResult) bad_keepalive = NULL;
+	g_autoptr(TetherTestCtlResult) bad_client_id = NULL;
+	g_autoptr(TetherTestCtlResult) bad_modify = NULL;
+	g_autofree char *config_path = NULL;
+	g_autofree char *config_before = NULL;
+	g_autofree char *config_after = NULL;
 	g_autoptr(TetherTestCtlResult) list = NULL;
 	const char *text;
 
@@ -883,7 +889,9 @@ test_registration_id (void)
 	assert_says (text, "'" DEVICE_CN "'");
 	g_assert_cmpuint (dps_emulator_get_registrations (az.dps), ==, 0);
 
-	/* what the options say is checked when the connection is added */
+	/* what the options say is checked when the connection is added, and nothing is written */
+	config_path = tether_test_env_path (az.env, "tether.conf");
+	g_assert_true (g_file_get_contents (config_path, &config_before, NULL, NULL));
 	bad_option = az_try_add_connection (&az, "bad-option", ID_SCOPE, "--option",
 	                                    "registration-id=dev ice", NULL);
 	assert_refused (bad_option, "'dev ice'");
@@ -892,11 +900,25 @@ test_registration_id (void)
 	bad_model = az_try_add_connection (&az, "bad-model", ID_SCOPE, "--option",
 	                                   "model-id=Thermostat", NULL);
 	assert_refused (bad_model, "'Thermostat'");
+	/* so are a keep-alive IoT Hub refuses and a client id, which DPS assigns */
+	bad_keepalive =
+	        az_try_add_connection (&az, "bad-keepalive", ID_SCOPE, "--keepalive", "1178", NULL);
+	assert_refused (bad_keepalive, "1177");
+	bad_client_id = az_try_add_connection (&az, "bad-client-id", ID_SCOPE, "--client-id",
+	                                       "my-device", NULL);
+	assert_refused (bad_client_id, "'my-device'");
+	bad_modify = tether_test_env_ctl (az.env, NULL, "connection", "modify", "mismatch",
+	                                  "--keepalive", "3600", NULL);
+	assert_refused (bad_modify, "1177");
 	list = tether_test_env_ctl (az.env, NULL, "connection", "list", NULL);
 	g_assert_cmpint (list->status, ==, 0);
 	g_assert_null (strstr (list->out, "bad-option"));
 	g_assert_null (strstr (list->out, "no-scope"));
 	g_assert_null (strstr (list->out, "bad-model"));
+	g_assert_null (strstr (list->out, "bad-keepalive"));
+	g_assert_null (strstr (list->out, "bad-client-id"));
+	g_assert_true (g_file_get_contents (config_path, &config_after, NULL, NULL));
+	g_assert_cmpstr (config_after, ==, config_before);
 	g_assert_cmpuint (dps_emulator_get_registrations (az.dps), ==, 0);
 }
 

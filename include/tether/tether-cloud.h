@@ -19,6 +19,11 @@ G_DECLARE_DERIVABLE_TYPE (TetherCloud, tether_cloud, TETHER, CLOUD, GObject)
  * TetherCloudClass:
  * @check_options: checks the meaning of a connection's cloud options, after
  *   the core has checked their names and types against the declared ones.
+ * @check_session: checks a connection's client-id setting (empty: the
+ *   cloud's default) and MQTT keep-alive against the cloud's rules when a
+ *   connection is added or changed, so that a value the cloud would refuse
+ *   is refused at once and never stored. A client id of %NULL or a
+ *   keep-alive of 0 is one that is not being set.
  * @prepare_async: sets the MQTT session's parameters for a connection
  *   (host, port, client id, username, subscriptions), provisioning first
  *   where the cloud needs it. The default takes the host and port from the
@@ -65,9 +70,11 @@ struct _TetherCloudClass {
 	gboolean (*reprovision) (TetherCloud *self, TetherConnection *connection, GError **error);
 	gchar *(*tls_failure_hint) (TetherCloud *self, TetherConnection *connection,
 	                            GVariant *report);
+	gboolean (*check_session) (TetherCloud *self, const gchar *client_id, guint keepalive,
+	                           GError **error);
 
 	/*< private >*/
-	gpointer padding[15];
+	gpointer padding[14];
 };
 
 /* what a plugin declares in its init function */
@@ -104,6 +111,9 @@ typedef struct {
 
 /* checks names and types against the declared options, then check_options */
 gboolean tether_cloud_check_options (TetherCloud *self, GVariant *options, GError **error);
+/* by check_session: a client-id setting ("" the default, NULL not set), a keep-alive (0 not set) */
+gboolean tether_cloud_check_session (TetherCloud *self, const gchar *client_id, guint keepalive,
+                                     GError **error);
 void tether_cloud_prepare_async (TetherCloud *self, TetherConnection *connection,
                                  GCancellable *cancellable, GAsyncReadyCallback callback,
                                  gpointer user_data);

@@ -266,6 +266,20 @@ aws_rules_check_template_name (const gchar *name, GError **error)
 }
 
 gboolean
+aws_rules_check_identity_name (const gchar *name, GError **error)
+{
+	if (name != NULL && g_regex_match_simple ("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", name,
+	                                          G_REGEX_DOLLAR_ENDONLY, 0))
+		return TRUE;
+	g_set_error (
+	        error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+	        _("aws-iot: the cloud option claim-identity '%s' is not an identity name: "
+	               "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or a digit"),
+	           name != NULL ? name : "");
+	return FALSE;
+}
+
+gboolean
 aws_rules_wants_alpn (guint16 port, gboolean has_option, gboolean option)
 {
 	if (has_option)

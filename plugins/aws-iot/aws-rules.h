@@ -65,6 +65,8 @@ gboolean aws_rules_check_keepalive (guint keepalive, GError **error);
 gboolean aws_rules_check_thing_name (const gchar *name, const gchar *what, GError **error);
 gboolean aws_rules_check_shadow_name (const gchar *name, GError **error);
 gboolean aws_rules_check_template_name (const gchar *name, GError **error);
+/* a tether identity's name (claim-identity): ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ */
+gboolean aws_rules_check_identity_name (const gchar *name, GError **error);
 
 /* ALPN is offered when the "alpn" option says so, or else when the port is 443 */
 gboolean aws_rules_wants_alpn (guint16 port, gboolean has_option, gboolean option);

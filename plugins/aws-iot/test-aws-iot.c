@@ -120,6 +120,56 @@ test_check_options (void)
 	g_assert_false (tether_cloud_check_options (
 	        cloud, g_variant_new_parsed ("{'provisioning-parameters': <{'a': 'b'}>}"), &error));
 	g_assert_nonnull (strstr (error->message, "provisioning-template"));
+	g_clear_error (&error);
+	g_assert_false (tether_cloud_check_options (
+	        cloud, g_variant_new_parsed ("{'claim-identity': <'../claim'>}"), &error));
+	g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT);
+	g_assert_nonnull (strstr (error->message, "'../claim'"));
+	g_assert_true (tether_cloud_check_options (
+	        cloud, g_variant_new_parsed ("{'claim-identity': <'factory-claim'>}"), NULL));
+}
+
+/* a client id and keep-alive AWS IoT Core refuses are refused when the connection is set up */
+static void
+test_check_session (void)
+{
+	g_autoptr(TetherCloud) cloud = load_cloud ();
+	g_autofree gchar *longest = g_strnfill (128, 'c');
+	g_autofree gchar *too_long = g_strnfill (129, 'c');
+	const struct {
+		const gchar *client_id;
+		guint keepalive;
+		const gchar *says; /* NULL: accepted */
+	} cases[] = {
+		{ "", 60, NULL },
+		{ NULL, 0, NULL },
+		{ "thing-1", 30, NULL },
+		{ longest, 1200, NULL },
+		{ NULL, 1200, NULL },
+		{ "thing-1", 0, NULL },
+		{ "", 29, "30 to 1200" },
+		{ NULL, 1201, "30 to 1200" },
+		{ too_long, 0, "129 bytes" },
+		{ "$sys", 60, "'$sys'" },
+	};
+
+	for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
+		g_autoptr(GError) error = NULL;
+		gboolean ok = tether_cloud_check_session (cloud, cases[i].client_id,
+		                                          cases[i].keepalive, &error);
+
+		g_test_message ("client id %s, keep-alive %u", cases[i].client_id,
+		                cases[i].keepalive);
+		if (cases[i].says == NULL) {
+			g_assert_no_error (error);
+			g_assert_true (ok);
+			continue;
+		}
+		g_assert_false (ok);
+		g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT);
+		if (strstr (error->message, cases[i].says) == NULL)
+			g_error ("'%s' does not say '%s'", error->message, cases[i].says);
+	}
 }
 
 static void
@@ -185,6 +235,7 @@ main (int argc, char **argv)
 
 	g_test_add_func ("/aws-iot/module/declarations", test_declarations);
 	g_test_add_func ("/aws-iot/module/check-options", test_check_options);
+	g_test_add_func ("/aws-iot/module/check-session", test_check_session);
 	g_test_add_func ("/aws-iot/module/check-message", test_check_message);
 	return g_test_run ();
 }

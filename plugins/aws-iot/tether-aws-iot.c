@@ -622,6 +622,9 @@ check_options_meaning (GVariant *options, GError **error)
 			}
 		}
 	}
+	if (g_variant_lookup (options, "claim-identity", "&s", &value) &&
+	    !aws_rules_check_identity_name (value, error))
+		return FALSE;
 	if (g_variant_lookup (options, "provisioning-template", "&s", &value) && value[0] != '\0' &&
 	    !aws_rules_check_template_name (value, error))
 		return FALSE;
@@ -643,6 +646,26 @@ tether_aws_iot_check_options (TetherCloud *cloud, GVariant *options, GError **er
 	g_autoptr(GError) local_error = NULL;
 
 	if (check_options_meaning (options, &local_error))
+		return TRUE;
+	/* a bad setting, not a refused message */
+	local_error->code = TETHER_ERROR_INVALID_ARGUMENT;
+	g_propagate_error (error, g_steal_pointer (&local_error));
+	return FALSE;
+}
+
+/*
+ * a client id that is set, and the keep-alive; the default client id (the
+ * certificate's CN) is checked when the connection is prepared
+ */
+static gboolean
+tether_aws_iot_check_session (TetherCloud *cloud, const gchar *client_id, guint keepalive,
+                              GError **error)
+{
+	g_autoptr(GError) local_error = NULL;
+
+	if ((client_id == NULL || client_id[0] == '\0' ||
+	     aws_rules_check_client_id (client_id, &local_error)) &&
+	    (keepalive == 0 || aws_rules_check_keepalive (keepalive, &local_error)))
 		return TRUE;
 	/* a bad setting, not a refused message */
 	local_error->code = TETHER_ERROR_INVALID_ARGUMENT;
@@ -926,6 +949,7 @@ tether_aws_iot_class_init (TetherAwsIotClass *klass)
 	aws_iot_register_resource ();
 
 	cloud_class->check_options = tether_aws_iot_check_options;
+	cloud_class->check_session = tether_aws_iot_check_session;
 	cloud_class->prepare_async = tether_aws_iot_prepare_async;
 	cloud_class->prepare_finish = tether_aws_iot_prepare_finish;
 	cloud_class->check_message = tether_aws_iot_check_message;

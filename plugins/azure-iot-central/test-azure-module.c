@@ -180,6 +180,43 @@ message_new (const gchar *kind, const gchar *payload, const gchar *options)
 	return message;
 }
 
+/* a keep-alive over IoT Hub's 1177 s and a client id (DPS assigns it) are refused at set-up */
+static void
+test_check_session (void)
+{
+	g_autoptr(TetherCloud) cloud = load_cloud ();
+	const struct {
+		const gchar *client_id;
+		guint keepalive;
+		const gchar *says; /* NULL: accepted */
+	} cases[] = {
+		{ "", 60, NULL },
+		{ NULL, 1177, NULL },
+		{ NULL, 0, NULL },
+		{ "", 1178, "1177" },
+		{ NULL, 3600, "keep-alive 3600" },
+		{ "my-device", 0, "'my-device'" },
+	};
+
+	for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
+		g_autoptr(GError) error = NULL;
+		gboolean ok = tether_cloud_check_session (cloud, cases[i].client_id,
+		                                          cases[i].keepalive, &error);
+
+		g_test_message ("client id %s, keep-alive %u", cases[i].client_id,
+		                cases[i].keepalive);
+		if (cases[i].says == NULL) {
+			g_assert_no_error (error);
+			g_assert_true (ok);
+			continue;
+		}
+		g_assert_false (ok);
+		g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT);
+		if (strstr (error->message, cases[i].says) == NULL)
+			g_error ("'%s' does not say '%s'", error->message, cases[i].says);
+	}
+}
+
 static void
 test_check_message (void)
 {
@@ -266,6 +303,7 @@ main (int argc, char **argv)
 	g_test_add_func ("/azure/module/declarations", test_declarations);
 	g_test_add_func ("/azure/module/bundled-anchors", test_bundled_anchors);
 	g_test_add_func ("/azure/module/check-options", test_check_options);
+	g_test_add_func ("/azure/module/check-session", test_check_session);
 	g_test_add_func ("/azure/module/check-message", test_check_message);
 	return g_test_run ();
 }

@@ -776,12 +776,36 @@ tether_azure_iot_central_init (TetherAzureIotCentral *self)
 	add_bundled_roots (cloud);
 }
 
+/* the client id is the device id DPS assigns; IoT Hub takes a keep-alive up to 1177 s */
+static gboolean
+tether_azure_iot_central_check_session (TetherCloud *cloud, const gchar *client_id, guint keepalive,
+                                        GError **error)
+{
+	if (client_id != NULL && client_id[0] != '\0') {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+		             _("azure-iot-central: the client id is the device id DPS assigns, so "
+		               "client-id '%s' cannot be set: leave it empty"),
+		                client_id);
+		return FALSE;
+	}
+	if (keepalive > AZURE_MAX_KEEPALIVE_S) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+		             _("azure-iot-central: keep-alive %u s is more than the %u s IoT Hub "
+		               "takes: give at most %u"),
+		                keepalive, (guint) AZURE_MAX_KEEPALIVE_S,
+		                (guint) AZURE_MAX_KEEPALIVE_S);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static void
 tether_azure_iot_central_class_init (TetherAzureIotCentralClass *klass)
 {
 	TetherCloudClass *cloud_class = TETHER_CLOUD_CLASS (klass);
 
 	cloud_class->check_options = tether_azure_iot_central_check_options;
+	cloud_class->check_session = tether_azure_iot_central_check_session;
 	cloud_class->prepare_async = tether_azure_iot_central_prepare_async;
 	cloud_class->prepare_finish = tether_azure_iot_central_prepare_finish;
 	cloud_class->check_message = tether_azure_iot_central_check_message;
