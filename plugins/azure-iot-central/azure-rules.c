@@ -331,6 +331,21 @@ parse_json (GBytes *payload, gchar **problem)
 	return json_node_copy (json_parser_get_root (parser));
 }
 
+/* what a JSON value is, for an error a person reads */
+static const gchar *
+describe_json (JsonNode *node)
+{
+	if (JSON_NODE_HOLDS_ARRAY (node))
+		return _("an array");
+	if (JSON_NODE_HOLDS_NULL (node))
+		return _("null");
+	if (json_node_get_value_type (node) == G_TYPE_STRING)
+		return _("a string");
+	if (json_node_get_value_type (node) == G_TYPE_BOOLEAN)
+		return _("a boolean");
+	return _("a number");
+}
+
 gboolean
 azure_rules_check_payload (const gchar *kind, GBytes *payload, GError **error)
 {
@@ -339,16 +354,16 @@ azure_rules_check_payload (const gchar *kind, GBytes *payload, GError **error)
 
 	if (root == NULL) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
-		             _("azure-iot-central: a %s payload must be a JSON object, as IoT "
+		             _("azure-iot-central: the %s payload must be a JSON object, as IoT "
 		               "Central decodes only JSON: %s"),
 		                kind, problem);
 		return FALSE;
 	}
 	if (!JSON_NODE_HOLDS_OBJECT (root)) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
-		             _("azure-iot-central: a %s payload must be a JSON object such as "
-		               "{\"temperature\": 21.5}, not a JSON %s"),
-		                kind, json_node_type_name (root));
+		             _("azure-iot-central: the %s payload must be a JSON object such as "
+		               "{\"temperature\": 21.5}, not %s"),
+		                kind, describe_json (root));
 		return FALSE;
 	}
 	return TRUE;

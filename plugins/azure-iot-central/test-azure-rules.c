@@ -222,8 +222,14 @@ test_payload (void)
 		const gchar *payload;
 		const gchar *says;
 	} bad[] = {
-		{ "", "empty" },        { "not json", "" },
-		{ "42", "not a JSON" }, { "[{\"a\": 1}]", "not a JSON" },
+		{ "", "empty" },
+		{ "not json", "" },
+		{ "42", "must be a JSON object such as {\"temperature\": 21.5}, not a number" },
+		{ "[{\"a\": 1}]", "the telemetry payload must be a JSON object such as" },
+		{ "[{\"a\": 1}]", "not an array" },
+		{ "\"text\"", "not a string" },
+		{ "true", "not a boolean" },
+		{ "null", "not null" },
 		{ "{\"a\": ", "" },
 	};
 	const gchar latin1[] = "{\"name\": \"caf\xe9\"}";
