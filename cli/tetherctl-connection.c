@@ -137,9 +137,9 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ConnectionFlags, connection_flags_clear)
 	   "endpoint (port 8883 unless given) and changes nothing unless one of them vouches "     \
 	   "for the server.")
 
-/* The entries for add; modify uses them from the second on (all but --cloud). */
+/* The entries for add; modify uses them from the second on (all but --cloud), said for a change. */
 static void
-connection_entries (ConnectionFlags *flags, GOptionEntry entries[11])
+connection_entries (ConnectionFlags *flags, gboolean modify, GOptionEntry entries[11])
 {
 	/* clang-format off */
 	const GOptionEntry all[11] = {
@@ -149,19 +149,30 @@ connection_entries (ConnectionFlags *flags, GOptionEntry entries[11])
 		{ "endpoint", 0, 0, G_OPTION_ARG_STRING, &flags->endpoint,
 		  N_("The broker, as HOST, HOST:PORT or [IPv6]:PORT"), N_("HOST[:PORT]") },
 		{ "anchor", 0, 0, G_OPTION_ARG_STRING_ARRAY, &flags->anchors,
-		  N_("A trust anchor that vouches for the broker; repeat for more (replaces the "
-		     "list on modify)"), N_("NAME") },
+		  modify ? N_("A trust anchor that vouches for the broker; repeat for more (the "
+		              "anchors given replace the present list)")
+		         : N_("A trust anchor that vouches for the broker; repeat for more "
+		              "(default: the cloud's bundled anchors)"),
+		  N_("NAME") },
 		{ "identity", 0, 0, G_OPTION_ARG_STRING, &flags->identity,
-		  N_("The identity to authenticate with (default: device)"), N_("NAME") },
+		  modify ? N_("The identity to authenticate with")
+		         : N_("The identity to authenticate with (default: device)"),
+		  N_("NAME") },
 		{ "client-id", 0, 0, G_OPTION_ARG_STRING, &flags->client_id,
 		  N_("The MQTT client id (empty: the cloud's default)"), N_("ID") },
 		{ "keepalive", 0, 0, G_OPTION_ARG_STRING, &flags->keepalive,
-		  N_("The MQTT keepalive interval"), N_("SECONDS") },
+		  N_("The MQTT keep-alive in seconds, 5 to 3600 (default 60); a cloud may narrow "
+		     "the range"),
+		  N_("SECONDS") },
 		{ "option", 0, 0, G_OPTION_ARG_STRING_ARRAY, &flags->options,
-		  N_("A cloud option; repeat for more (merged into the present ones on modify)"),
+		  modify ? N_("A cloud option; repeat for more (merged into the present ones)")
+		         : N_("A cloud option; repeat for more"),
 		  N_("KEY=VALUE") },
 		{ "disabled", 0, 0, G_OPTION_ARG_NONE, &flags->disabled,
-		  N_("Keep the connection disabled"), NULL },
+		  modify ? N_("Disable the connection ('tetherctl connection enable ID' enables it "
+		              "again)")
+		         : N_("Add the connection disabled: it does not connect until enabled"),
+		  NULL },
 		{ "test", 0, 0, G_OPTION_ARG_NONE, &flags->test,
 		  N_("Check the trust anchors against the endpoint first"), NULL },
 		{ NULL },
@@ -264,7 +275,7 @@ connection_add (TetherctlContext *ctx, char **args, GError **error)
 	g_autofree char *path = NULL;
 	TetherDBusTether1 *manager;
 
-	connection_entries (&flags, entries);
+	connection_entries (&flags, FALSE, entries);
 	positional = tetherctl_parse_command (ctx, &usage, args, error);
 	if (positional == NULL)
 		return FALSE;
@@ -335,7 +346,7 @@ connection_modify (TetherctlContext *ctx, char **args, GError **error)
 	g_autoptr(GVariant) settings_value = NULL;
 	g_autoptr(GVariant) current_options = NULL;
 
-	connection_entries (&flags, entries);
+	connection_entries (&flags, TRUE, entries);
 	positional = tetherctl_parse_command (ctx, &usage, args, error);
 	if (positional == NULL)
 		return FALSE;
