@@ -31,6 +31,7 @@ typedef struct {
 	TetherTestObserver *observer;
 	GSubprocess *est; /* the EST server, when the test has one */
 	guint16 est_port;
+	const char *est_anchor; /* the anchor that verifies it: ANCHOR unless the test says */
 } Id;
 
 static void
@@ -1347,7 +1348,7 @@ write_est_config (Id *id, const char *auth, const char *threshold, const char *e
 	                                          EST_USER ":" EST_PASSWORD "\n", -1);
 	config = g_strdup_printf ("[identities/device]\n"
 	                          "est-url='%s'\n"
-	                          "est-trust-anchors=['" ANCHOR "']\n"
+	                          "est-trust-anchors=['%s']\n"
 	                          "est-auth='%s'\n"
 	                          "est-credentials-file='%s'\n"
 	                          "est-common-name='" DEVICE_CN "'\n"
@@ -1355,7 +1356,8 @@ write_est_config (Id *id, const char *auth, const char *threshold, const char *e
 	                          "renewal-retry-min=1\n"
 	                          "renewal-retry-max=4\n"
 	                          "%s",
-	                          url, auth, credentials, threshold, extra != NULL ? extra : "");
+	                          url, id->est_anchor != NULL ? id->est_anchor : ANCHOR, auth,
+	                          credentials, threshold, extra != NULL ? extra : "");
 	path = tether_test_env_write_file (id->env, "tether.conf", config, -1);
 }
 
@@ -1443,7 +1445,7 @@ test_est_enroll (void)
 }
 
 /*
- * A bootstrap certificate enrolls the device for 120 seconds; it renews by itself at 25% of
+ * A bootstrap certificate enrolls the device for 120 seconds; it renews by itself at 15% of
  * that, with no call from outside; a message published during the switch arrives, and the
  * renewed pair connects through the broker.
  */
@@ -1465,7 +1467,7 @@ test_est_auto_renew (void)
 
 	id_prepare (&id);
 	est_start (&id, NULL, "120", FALSE);
-	write_est_config (&id, "certificate", "25",
+	write_est_config (&id, "certificate", "15",
 	                  "est-bootstrap-identity='factory'\n"
 	                  "[tether]\n"
 	                  "identities=['device', 'factory']\n");
@@ -1553,13 +1555,43 @@ attempted_after (gpointer user_data)
 	return last_attempt >= wait->after && g_strcmp0 (result, "failed") == 0;
 }
 
+typedef struct {
+	TetherDBusIdentity1 *identity;
+	guint failures;
+} BackoffWait;
+
+/* the Renewal property after @failures failures in a row: the next attempt, and the gap */
+static gboolean
+backed_off (gpointer user_data)
+{
+	BackoffWait *wait = user_data;
+	GVariant *renewal = tether_dbus_identity1_get_renewal (wait->identity);
+	guint32 failures = 0;
+	gint64 last_attempt = 0;
+	gint64 next_attempt = 0;
+
+	if (renewal == NULL)
+		return FALSE;
+	g_variant_lookup (renewal, "failures", "u", &failures);
+	g_variant_lookup (renewal, "last-attempt", "x", &last_attempt);
+	g_variant_lookup (renewal, "next-attempt", "x", &next_attempt);
+	return failures >= wait->failures && next_attempt > 0 && last_attempt > 0;
+}
+
+typedef enum {
+	EST_FAIL_REFUSE,           /* the server answers 403 */
+	EST_FAIL_DOWN,             /* nothing listens */
+	EST_FAIL_ROGUE_CA,         /* it issues from a CA the broker does not trust */
+	EST_FAIL_UNTRUSTED_SERVER, /* the anchors named for it do not vouch for it */
+} EstFailure;
+
 /*
  * The device with its own certificate, whose renewal falls due five seconds after it is
- * installed (threshold 50%), and a connection; then the EST server (@ca_name: signing with
- * a CA the broker does not know) fails the renewal in its way, named by @needle.
+ * installed (threshold 50%), and a connection; then the EST server fails the renewal in the
+ * way @failure says, named by @needle.
  */
 static void
-est_failure_case (const char *ca_name, gboolean refuse, const char *needle)
+est_failure_case (EstFailure failure, const char *needle)
 {
 	g_auto(Id) id = { 0 };
 	g_autoptr(TetherDBusIdentity1) identity = NULL;
@@ -1573,13 +1605,18 @@ est_failure_case (const char *ca_name, gboolean refuse, const char *needle)
 	gint64 now;
 
 	id_prepare (&id);
-	if (ca_name != NULL)
-		tether_test_env_make_ca (id.env, ca_name, "Rogue EST CA");
+	if (failure == EST_FAIL_ROGUE_CA)
+		tether_test_env_make_ca (id.env, "rogue-ca", "Rogue EST CA");
+	if (failure == EST_FAIL_UNTRUSTED_SERVER)
+		id.est_anchor = "device-ca";
 	id.est_port = tether_test_pick_port ();
-	if (refuse)
+	if (failure == EST_FAIL_REFUSE)
 		est_start (&id, NULL, NULL, TRUE);
 	write_est_config (&id, "basic", "50", NULL);
 	id_start_daemon (&id);
+	if (failure == EST_FAIL_UNTRUSTED_SERVER)
+		tether_test_env_ctl_ok (id.env, "anchor", "add", "device-ca",
+		                        tether_test_env_get_pki (id.env)->device_ca_cert, NULL);
 	identity = get_identity (&id, "device");
 	watch_renewal (identity, &signals);
 
@@ -1595,8 +1632,10 @@ est_failure_case (const char *ca_name, gboolean refuse, const char *needle)
 	g_clear_pointer (&signals.message, g_free);
 	tether_test_env_wait_state (id.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
 	old_serial = g_strdup (tether_dbus_identity1_get_serial (identity));
-	if (ca_name != NULL)
-		est_start (&id, ca_name, NULL, FALSE);
+	if (failure == EST_FAIL_ROGUE_CA)
+		est_start (&id, "rogue-ca", NULL, FALSE);
+	else if (failure == EST_FAIL_UNTRUSTED_SERVER)
+		est_start (&id, NULL, NULL, FALSE);
 
 	/* the renewal, due at now + 5, fails; the old pair stays */
 	wait_finished (&id, &signals, FALSE, needle, 40000);
@@ -1604,26 +1643,49 @@ est_failure_case (const char *ca_name, gboolean refuse, const char *needle)
 	attempt.after = now + 4;
 	g_assert_true (tether_test_wait_until (attempted_after, &attempt, TETHER_TEST_TIMEOUT_MS));
 	assert_old_pair_works (&id, identity, old_serial);
+
+	/* failures in a row wait longer each time: retry-min is 1 s, retry-max 4 s */
+	if (failure == EST_FAIL_DOWN) {
+		BackoffWait backoff = { identity, 3 };
+		GVariant *renewal;
+		gint64 last_attempt = 0;
+		gint64 next_attempt = 0;
+
+		g_assert_true (
+		        tether_test_wait_until (backed_off, &backoff, 3 * TETHER_TEST_TIMEOUT_MS));
+		renewal = tether_dbus_identity1_get_renewal (identity);
+		g_variant_lookup (renewal, "last-attempt", "x", &last_attempt);
+		g_variant_lookup (renewal, "next-attempt", "x", &next_attempt);
+		g_assert_cmpint (next_attempt - last_attempt, >=, 2);
+		g_assert_cmpint (next_attempt - last_attempt, <=, 4);
+	}
 	g_free (signals.message);
 }
 
 static void
 test_est_refused (void)
 {
-	est_failure_case (NULL, TRUE, "simplereenroll with 403");
+	est_failure_case (EST_FAIL_REFUSE, "simplereenroll with 403");
 }
 
 static void
 test_est_down (void)
 {
-	est_failure_case (NULL, FALSE, "cannot reach the EST server");
+	est_failure_case (EST_FAIL_DOWN, "cannot reach the EST server");
 }
 
 /* the server issues from a CA the broker does not trust: on trial, refused, rolled back */
 static void
 test_est_broker_rejects (void)
 {
-	est_failure_case ("rogue-ca", FALSE, "stays in use");
+	est_failure_case (EST_FAIL_ROGUE_CA, "stays in use");
+}
+
+/* the anchors named in est-trust-anchors do not vouch for the server: nothing is sent to it */
+static void
+test_est_untrusted_server (void)
+{
+	est_failure_case (EST_FAIL_UNTRUSTED_SERVER, "is not trusted");
 }
 
 int
@@ -1658,5 +1720,6 @@ main (int argc, char **argv)
 	tether_test_add ("/identity/est/refused", test_est_refused);
 	tether_test_add ("/identity/est/down", test_est_down);
 	tether_test_add ("/identity/est/broker-rejects", test_est_broker_rejects);
+	tether_test_add ("/identity/est/untrusted-server", test_est_untrusted_server);
 	return g_test_run ();
 }
