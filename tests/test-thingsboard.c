@@ -668,7 +668,7 @@ test_bad_non_json_telemetry (void)
 	TetherDBusConnection1 *connection;
 
 	tb_connect (&tb);
-	observe (&tb, TELEMETRY_TOPIC);
+	observe (&tb, "v1/devices/me/#");
 	connection = tether_test_env_get_connection (tb.env, CONNECTION);
 	before = snapshot (&tb);
 
@@ -679,7 +679,13 @@ test_bad_non_json_telemetry (void)
 		g_clear_pointer (&result, tether_test_ctl_result_free);
 	}
 
-	got = tether_test_observer_wait (tb.observer, TELEMETRY_TOPIC, 1000, NULL);
+	/* client attributes are one object: ThingsBoard drops an array */
+	result = tether_test_env_ctl (tb.env, NULL, "publish", "--connection", CONNECTION, "--kind",
+	                              "attributes", "[{\"firmware\":\"1.2.3\"}]", NULL);
+	assert_refused (result, "attributes must be one JSON object");
+	g_clear_pointer (&result, tether_test_ctl_result_free);
+
+	got = tether_test_observer_wait (tb.observer, "v1/devices/me/#", 1000, NULL);
 	g_assert_null (got);
 	g_assert_cmpuint (tether_dbus_connection1_get_queued (connection), ==, 0);
 	g_assert_cmpuint (tether_dbus_connection1_get_delivered (connection), ==, 0);

@@ -294,7 +294,8 @@ check_root (const gchar *kind, JsonNode *root, gchar **problem)
 
 	if (JSON_NODE_HOLDS_OBJECT (root))
 		return check_object (kind, json_node_get_object (root), problem);
-	if (!JSON_NODE_HOLDS_ARRAY (root)) {
+	/* ThingsBoard parses client attributes as one object only, and drops anything else */
+	if (!JSON_NODE_HOLDS_ARRAY (root) || g_strcmp0 (kind, TB_KIND_ATTRIBUTES) == 0) {
 		*problem = g_strdup_printf (_("it is %s"), describe_node (root));
 		return FALSE;
 	}
@@ -368,14 +369,18 @@ tb_rules_check_payload (const gchar *kind, GBytes *payload, GError **error)
 	}
 
 	root = parse_document (data, size, &problem);
-	if (root == NULL || !check_root (kind, root, &problem)) {
+	if (root != NULL && check_root (kind, root, &problem))
+		return TRUE;
+	if (g_strcmp0 (kind, TB_KIND_ATTRIBUTES) == 0)
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
+		             _("thingsboard: attributes must be one JSON object, such as "
+		               "{\"firmware\": \"1.2.3\"}: %s"),
+		                problem);
+	else
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
 		             _("thingsboard: %s must be a JSON object or an array of objects: %s"),
 		                kind, problem);
-		return FALSE;
-	}
-
-	return TRUE;
+	return FALSE;
 }
 
 void

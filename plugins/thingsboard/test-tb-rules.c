@@ -59,7 +59,6 @@ test_payload_accepted (void)
 		{ "telemetry", "  \n{\"a\": 1}\n" },
 		{ "telemetry", "{\"name\": \"caf\xc3\xa9\"}" },
 		{ "attributes", "{\"firmware\": \"1.2.3\"}" },
-		{ "attributes", "[{\"a\": 1}, {\"b\": 2}]" },
 		/* the ts form is telemetry's: for attributes "ts" is a key like any other */
 		{ "attributes", "{\"ts\": \"yesterday\"}" },
 	};
@@ -96,8 +95,19 @@ test_payload_refused (void)
 		{ "telemetry", "\"hello\"", "array of objects: it is a string" },
 		{ "telemetry", "null", "array of objects: it is null" },
 		{ "telemetry", "true", "array of objects: it is a boolean" },
-		{ "attributes", "[{\"a\": 1}, 2]", "element 2 of 2 is an integer" },
-		{ "attributes", "[[{\"a\": 1}]]", "element 1 of 1 is an array" },
+		/* ThingsBoard takes client attributes as one object, never an array */
+		{ "attributes", "[{\"a\": 1}, {\"b\": 2}]",
+		  "thingsboard: attributes must be one JSON object, such as "
+		  "{\"firmware\": \"1.2.3\"}: it is an array" },
+		{ "attributes", "[]", "attributes must be one JSON object" },
+		{ "attributes", "42",
+		  "attributes must be one JSON object, such as "
+		  "{\"firmware\": \"1.2.3\"}: it is an integer" },
+		{ "attributes", "x",
+		  "attributes must be one JSON object, such as "
+		  "{\"firmware\": \"1.2.3\"}: line 1, column 1" },
+		{ "telemetry", "[{\"a\": 1}, 2]", "element 2 of 2 is an integer" },
+		{ "telemetry", "[[{\"a\": 1}]]", "element 1 of 1 is an array" },
 		{ "telemetry", "{} {}", "it holds more than one JSON value" },
 		{ "telemetry", "[] {}", "it holds more than one JSON value" },
 		{ "telemetry", "1 []", "it holds more than one JSON value" },
