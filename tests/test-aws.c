@@ -1058,6 +1058,15 @@ test_rules_refused (void)
 	got = tether_test_observer_wait (aws.observer, TELEMETRY_TOPIC, TETHER_TEST_TIMEOUT_MS,
 	                                 NULL);
 	assert_payload (got, big, 128 * 1024);
+
+	/* only the valid ones were ever queued: one after each refusal, and the three limits */
+	g_assert_true (tether_test_wait_property (G_DBUS_PROXY (connection_proxy (&aws)),
+	                                          "Delivered", g_variant_new_uint64 (serial + 3),
+	                                          TETHER_TEST_TIMEOUT_MS));
+	tether_test_iterate (SILENCE_MS);
+	g_assert_cmpuint (tether_dbus_connection1_get_delivered (connection_proxy (&aws)), ==,
+	                  serial + 3);
+	g_assert_cmpuint (tether_dbus_connection1_get_dropped (connection_proxy (&aws)), ==, 0);
 }
 
 /*
