@@ -80,14 +80,41 @@ identity_advice (TetherDBusIdentity1 *identity)
 	GVariant *renewal = tether_dbus_identity1_get_renewal (identity);
 	gboolean pending_key = FALSE;
 	const char *method = "manual";
+	const char *last_result = "";
 	gint64 due = 0;
 	gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+	gboolean est;
+	gboolean works;
 
 	if (renewal != NULL) {
 		g_variant_lookup (renewal, "pending-key", "b", &pending_key);
 		g_variant_lookup (renewal, "method", "&s", &method);
 		g_variant_lookup (renewal, "due", "x", &due);
+		g_variant_lookup (renewal, "last-result", "&s", &last_result);
 	}
+	est = g_strcmp0 (method, "est") == 0;
+	works = g_strcmp0 (state, "ready") == 0 || g_strcmp0 (state, "renewing") == 0;
+
+	if (tether_dbus_identity1_get_pending (identity))
+		return g_strdup (
+		        _("a renewed certificate is on trial: it becomes the active one "
+		                   "when a connection succeeds with it; the current one stays in use "
+		                   "until then"));
+
+	/* with EST, tetherd enrolls and renews by itself: say what stops it */
+	if (est && g_strcmp0 (last_result, "failed") == 0 && works)
+		return g_strdup (_("the last EST attempt failed: fix what last-message says (the "
+		                   "EST settings are above); tetherd tries again by itself at "
+		                   "next-attempt, and the current certificate stays in use "
+		                   "meanwhile"));
+	if (est && g_strcmp0 (last_result, "failed") == 0)
+		return g_strdup (_("the last EST attempt failed: fix what last-message says (the "
+		                   "EST settings are above); tetherd tries again by itself at "
+		                   "next-attempt"));
+	if (est && !works)
+		return g_strdup (_("tetherd enrolls the identity over EST by itself; see the last "
+		                   "result and the next attempt above"));
+
 	if (g_strcmp0 (state, "no-key") == 0)
 		return g_strdup_printf (
 		        _("make a key and a request with 'tetherctl identity request "
@@ -100,17 +127,12 @@ identity_advice (TetherDBusIdentity1 *identity)
 		                          "certificate with 'tetherctl identity install --identity "
 		                          "%s FILE'"),
 		           name);
-	if (tether_dbus_identity1_get_pending (identity))
-		return g_strdup (
-		        _("a renewed certificate is on trial: it becomes the active one "
-		                   "when a connection succeeds with it; the current one stays in use "
-		                   "until then"));
 	if (pending_key)
 		return g_strdup_printf (
 		        _("a renewal key waits for its certificate: install it with "
 		                          "'tetherctl identity install --identity %s FILE'"),
 		           name);
-	if (g_strcmp0 (method, "est") == 0 && (g_strcmp0 (state, "expired") == 0 || now >= due))
+	if (est && (g_strcmp0 (state, "expired") == 0 || now >= due))
 		return g_strdup (_("the EST server renews the certificate; see the last result "
 		                   "and the next attempt above"));
 	if (g_strcmp0 (state, "expired") == 0)

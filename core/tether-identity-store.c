@@ -339,21 +339,33 @@ record_save (TetherIdentity *identity)
 		           error->message);
 }
 
-/* seconds to wait after @failures failed attempts in a row: doubling, bounded, with jitter */
+gint64
+tether_identity_retry_delay (guint min_s, guint max_s, guint failures, gboolean jitter)
+{
+	guint64 min = MAX (min_s, 1);
+	guint64 max = MAX (max_s, min);
+	guint64 delay = min;
+
+	for (guint i = 1; i < failures && delay < max; i++)
+		delay *= 2;
+	delay = MIN (delay, max);
+
+	/* spread a fleet's retries, but never below the shortest wait */
+	if (jitter && delay > 1) {
+		guint64 spread = (guint64) g_random_int_range (
+		        0, (gint32) MIN (delay / 2, G_MAXINT32 - 1) + 1);
+
+		delay = MAX (min, delay / 2 + spread);
+	}
+	return (gint64) delay;
+}
+
 static gint64
 retry_delay (TetherIdentity *identity, guint failures, gboolean jitter)
 {
-	guint64 min_s = MAX (g_settings_get_uint (identity->settings, "renewal-retry-min"), 1);
-	guint64 max_s = MAX (g_settings_get_uint (identity->settings, "renewal-retry-max"), min_s);
-	guint64 delay = min_s;
-
-	for (guint i = 1; i < failures && delay < max_s; i++)
-		delay *= 2;
-	delay = MIN (delay, max_s);
-	if (jitter && delay > 1)
-		delay = delay / 2 + (guint64) g_random_int_range (
-		                            0, (gint32) MIN (delay / 2, G_MAXINT32 - 1) + 1);
-	return (gint64) delay;
+	return tether_identity_retry_delay (
+	        g_settings_get_uint (identity->settings, "renewal-retry-min"),
+	        g_settings_get_uint (identity->settings, "renewal-retry-max"), failures, jitter);
 }
 
 /* records the end of a renewal and tells the bus */
@@ -499,9 +511,8 @@ threshold_of (TetherIdentity *identity)
 	return settings_threshold (identity->settings);
 }
 
-/* when the renewal of a certificate valid from @not_before to @not_after is due */
-static gint64
-due_at (guint threshold, gint64 not_before, gint64 not_after)
+gint64
+tether_identity_renewal_due (guint threshold, gint64 not_before, gint64 not_after)
 {
 	if (not_after <= not_before)
 		return not_after;
@@ -511,7 +522,7 @@ due_at (guint threshold, gint64 not_before, gint64 not_after)
 static gint64
 due_time (TetherIdentity *identity, gint64 not_before, gint64 not_after)
 {
-	return due_at (threshold_of (identity), not_before, not_after);
+	return tether_identity_renewal_due (threshold_of (identity), not_before, not_after);
 }
 
 static void
@@ -1132,7 +1143,7 @@ check_chain (TetherIdentityStore *self, guint threshold, GPtrArray *certs, guint
 		                                     "refuse it until then"),
 		                                      date));
 	}
-	if (now >= due_at (threshold, not_before, not_after)) {
+	if (now >= tether_identity_renewal_due (threshold, not_before, not_after)) {
 		g_autofree gchar *date = format_date (not_after);
 		tether_strv_builder_take (
 		        warnings,
@@ -1410,9 +1421,19 @@ est_attempt_free (EstAttempt *attempt)
 static void
 est_failed (TetherIdentity *identity, const gchar *message)
 {
-	g_autofree gchar *text = g_strdup_printf (_("the EST renewal failed: %s; the current "
-	                                            "certificate (if any) stays in use"),
-	                                             message);
+	g_autofree gchar *text = NULL;
+
+	/* a renewal has a working pair to fall back to; a first enrollment has none */
+	if (tether_identity_has_certificate (identity) && identity->not_after > now_seconds ()) {
+		g_autofree gchar *until = format_date (identity->not_after);
+		text = g_strdup_printf (_("the EST renewal failed: %s; the current certificate "
+		                          "stays in use (it expires on %s)"),
+		                           message, until);
+	} else {
+		text = g_strdup_printf (_("the EST enrollment failed: %s; the identity has no "
+		                          "valid certificate yet"),
+		                           message);
+	}
 
 	g_clear_object (&identity->est_cancellable);
 	if (identity->pending_serial == 0)

@@ -78,6 +78,15 @@ void tether_identity_store_pending_result (TetherIdentityStore *self, const gcha
                                            guint64 serial, const gchar *connection_id, gboolean ok,
                                            const gchar *message);
 
+/*
+ * Seconds to wait after @failures failed renewals in a row: @min_s doubled for each failure
+ * after the first, at most @max_s; with @jitter, a random part of the upper half, never
+ * below @min_s.
+ */
+gint64 tether_identity_retry_delay (guint min_s, guint max_s, guint failures, gboolean jitter);
+/* when the renewal of a certificate valid from @not_before to @not_after is due (@threshold %) */
+gint64 tether_identity_renewal_due (guint threshold, gint64 not_before, gint64 not_after);
+
 const gchar *tether_identity_get_name (TetherIdentity *identity);
 const gchar *tether_identity_get_object_path (TetherIdentity *identity);
 /* "no-key", "key-only", "ready", "renewing", "expired" */

@@ -1600,6 +1600,7 @@ est_failure_case (EstFailure failure, const char *needle)
 	g_autofree char *pem = NULL;
 	g_autofree char *old_serial = NULL;
 	g_autoptr(TetherTestCtlResult) result = NULL;
+	g_autoptr(TetherTestCtlResult) show = NULL;
 	RenewalSignals signals = { 0 };
 	AttemptWait attempt = { 0 };
 	gint64 now;
@@ -1620,7 +1621,11 @@ est_failure_case (EstFailure failure, const char *needle)
 	identity = get_identity (&id, "device");
 	watch_renewal (identity, &signals);
 
-	/* until now the first enrollment failed, again and again: a manual certificate */
+	/* the first enrollment fails, again and again, with nothing to fall back to */
+	wait_finished (&id, &signals, FALSE, "the EST enrollment failed", 20000);
+	g_assert_nonnull (strstr (signals.message, "has no valid certificate yet"));
+
+	/* then a manual certificate */
 	add_connection (&id, "device");
 	ca = device_ca (&id);
 	now = g_get_real_time () / G_USEC_PER_SEC;
@@ -1658,6 +1663,13 @@ est_failure_case (EstFailure failure, const char *needle)
 		g_variant_lookup (renewal, "next-attempt", "x", &next_attempt);
 		g_assert_cmpint (next_attempt - last_attempt, >=, 2);
 		g_assert_cmpint (next_attempt - last_attempt, <=, 4);
+
+		/* what the operator reads: the reason, the old certificate's end, what to do */
+		show = tether_test_env_ctl (id.env, NULL, "identity", "show", NULL);
+		assert_ok (show);
+		g_assert_nonnull (strstr (show->out, "last-result: failed"));
+		g_assert_nonnull (strstr (show->out, "stays in use (it expires on "));
+		g_assert_nonnull (strstr (show->out, "advice: the last EST attempt failed"));
 	}
 	g_free (signals.message);
 }
