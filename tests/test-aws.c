@@ -1207,6 +1207,7 @@ test_clouds_show (void)
 		g_assert_nonnull (strstr (result->out, options[i]));
 	g_assert_nonnull (strstr (result->out, "a{ss}"));
 	g_assert_nonnull (strstr (result->out, "aws-iot.amazon-root-ca-1"));
+	g_assert_nonnull (strstr (result->out, "kinds: telemetry, event, attributes, raw\n"));
 }
 
 int

@@ -57,6 +57,7 @@ test_declarations (void)
 	g_assert_true (tether_cloud_has_kind (cloud, "telemetry"));
 	g_assert_true (tether_cloud_has_kind (cloud, "event"));
 	g_assert_true (tether_cloud_has_kind (cloud, "attributes"));
+	g_assert_true (tether_cloud_has_kind (cloud, "raw"));
 	g_assert_true (tether_cloud_has_publish_option (cloud, "topic"));
 	g_assert_true (tether_cloud_has_publish_option (cloud, "shadow"));
 

@@ -909,6 +909,8 @@ tether_aws_iot_init (TetherAwsIot *self)
 	tether_cloud_add_kind (cloud, AWS_KIND_TELEMETRY);
 	tether_cloud_add_kind (cloud, AWS_KIND_EVENT);
 	tether_cloud_add_kind (cloud, AWS_KIND_ATTRIBUTES);
+	/* any other topic, named by the topic option: listed so that Kinds tells it */
+	tether_cloud_add_kind (cloud, TETHER_KIND_RAW);
 	tether_cloud_add_publish_option (cloud, "topic");
 	tether_cloud_add_publish_option (cloud, "shadow");
 	tether_cloud_add_publish_option (cloud, "expires-in");
