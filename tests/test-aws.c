@@ -969,6 +969,71 @@ test_shadow_delta_and_subscriptions (void)
 	g_variant_unref (properties);
 }
 
+/* what a subscribed topic received, by topic */
+typedef struct {
+	Received *received;
+	const char *topic;
+} ReceivedOn;
+
+static gboolean
+has_received_on (gpointer user_data)
+{
+	ReceivedOn *on = user_data;
+
+	return on->received->count > 0 && g_strcmp0 (on->received->topic, on->topic) == 0;
+}
+
+static void
+set_enabled (Aws *aws, gboolean enabled)
+{
+	tether_test_env_ctl_ok (aws->env, "connection", enabled ? "enable" : "disable", CONNECTION,
+	                        NULL);
+	tether_test_env_wait_state (aws->env, CONNECTION, enabled ? "connected" : "disconnected",
+	                            CONNECT_TIMEOUT);
+}
+
+/*
+ * a persistent session by default: what the broker kept for the thing while
+ * it was away arrives when it is back; with clean-session=true it is gone
+ */
+static void
+test_session_persistent (void)
+{
+	g_auto (Aws) aws = { 0 };
+	g_auto (Received) received = { 0 };
+	ReceivedOn kept = { &received, "cmd/" THING "/while-away" };
+	ReceivedOn lost = { &received, "cmd/" THING "/while-away-clean" };
+
+	aws_start (&aws);
+	aws_own_identity (&aws);
+	aws_add_connection (&aws, tether_test_broker_get_endpoint (aws.broker), "--anchor", ANCHOR,
+	                    "--option", "subscriptions=cmd/" THING "/#", NULL);
+	tether_test_env_wait_state (aws.env, CONNECTION, "connected", CONNECT_TIMEOUT);
+	g_signal_connect (connection_proxy (&aws), "received", G_CALLBACK (on_received), &received);
+
+	set_enabled (&aws, FALSE);
+	answer (&aws, kept.topic, "kept for you");
+	set_enabled (&aws, TRUE);
+	g_assert_true (tether_test_wait_until (has_received_on, &kept, TETHER_TEST_TIMEOUT_MS));
+	g_assert_cmpstr (received.kind, ==, "message");
+	assert_payload (received.payload, "kept for you", strlen ("kept for you"));
+
+	/* a clean session each time: nothing is kept */
+	tether_test_env_ctl_ok (aws.env, "connection", "modify", CONNECTION, "--option",
+	                        "clean-session=true", NULL);
+	tether_test_env_wait_state (aws.env, CONNECTION, "connected", CONNECT_TIMEOUT);
+	set_enabled (&aws, FALSE);
+	answer (&aws, lost.topic, "gone");
+	set_enabled (&aws, TRUE);
+	g_assert_false (tether_test_wait_until (has_received_on, &lost, SILENCE_MS));
+
+	/* and the subscriptions are made again on the clean session */
+	answer (&aws, "cmd/" THING "/after", "live");
+	g_assert_true (tether_test_wait_until (has_received_on,
+	                                       &(ReceivedOn){ &received, "cmd/" THING "/after" },
+	                                       TETHER_TEST_TIMEOUT_MS));
+}
+
 /* ---- every rule: refused at once, never queued; the next valid message goes ---- */
 
 static void
@@ -1226,6 +1291,7 @@ main (int argc, char **argv)
 	tether_test_add ("/aws/shadow/accepted-rejected", test_shadow_accepted_rejected);
 	tether_test_add ("/aws/shadow/delta-and-subscriptions",
 	                 test_shadow_delta_and_subscriptions);
+	tether_test_add ("/aws/session/persistent", test_session_persistent);
 	tether_test_add ("/aws/rules/refused", test_rules_refused);
 	tether_test_add ("/aws/rules/session", test_rules_session);
 	tether_test_add ("/aws/trust/legacy-endpoint", test_trust_legacy_endpoint);
