@@ -252,7 +252,18 @@ tether_connection_emit_message_result (TetherConnection *self, guint64 id, const
 	if (details == NULL)
 		details = g_variant_new ("a{sv}", NULL);
 	details_sunk = g_variant_ref_sink (details);
-	tether_dbus_connection1_emit_message_result (self->skeleton, id, status, details_sunk);
+
+	/*
+	 * One for each delivered message: straight to the bus the skeleton is on, as
+	 * the generated emitter does, without the GObject signal emission before it,
+	 * which costs a fifth as much again
+	 */
+	if (!g_dbus_interface_skeleton_has_connection (G_DBUS_INTERFACE_SKELETON (self->skeleton),
+	                                               self->bus))
+		return;
+	g_dbus_connection_emit_signal (
+	        self->bus, NULL, self->object_path, tether_dbus_connection1_interface_info ()->name,
+	        "MessageResult", g_variant_new ("(ts@a{sv})", id, status, details_sunk), NULL);
 }
 
 static const gchar *
@@ -709,6 +720,7 @@ session_connection_lost_cb (TetherMqttSession *session, const gchar *cause, Teth
 	schedule_reconnect (self);
 }
 
+/* the caller updates the counters once for all it acknowledges */
 static void
 acknowledge (TetherConnection *self, guint64 id)
 {
@@ -719,14 +731,15 @@ acknowledge (TetherConnection *self, guint64 id)
 		self->suspect_strikes = 0;
 	}
 	self->delivered++;
-	update_counters (self);
 	tether_connection_emit_message_result (self, id, "delivered", NULL);
 }
 
 static void
-session_delivered_cb (TetherMqttSession *session, guint64 id, TetherConnection *self)
+session_delivered_cb (TetherMqttSession *session, GArray *ids, TetherConnection *self)
 {
-	acknowledge (self, id);
+	for (guint i = 0; i < ids->len; i++)
+		acknowledge (self, g_array_index (ids, guint64, i));
+	update_counters (self);
 	tether_connection_flush (self);
 }
 
@@ -829,6 +842,7 @@ tether_connection_flush (TetherConnection *self)
 		} else if (tether_message_get_qos (message) == 0) {
 			/* nothing will acknowledge it */
 			acknowledge (self, tether_message_get_id (message));
+			update_counters (self);
 		}
 		g_object_unref (message);
 	}

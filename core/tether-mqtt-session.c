@@ -19,16 +19,24 @@
 
 /*
  * What Paho's callbacks get as their context: one per client (connection
- * attempt). It never touches the session from Paho's threads; it carries
- * events to the main context, where the session is looked up through the
- * weak reference and the generation is compared.
+ * attempt). It never touches the session from Paho's threads; it queues
+ * events for the main context, where the session is looked up through the
+ * weak reference and the generation is compared. The main context is woken
+ * once for all the events that gather while it is busy, not once per
+ * acknowledgement.
  */
 typedef struct {
 	gatomicrefcount refcount;
 	GWeakRef session;
 	GMainContext *main_context;
 	guint generation;
+
+	GMutex lock;
+	GQueue events;  /* of Event, under lock */
+	gboolean woken; /* a drain is on its way, under lock */
 } ClientContext;
+
+static void event_free (gpointer data);
 
 static ClientContext *
 client_context_ref (ClientContext *ctx)
@@ -44,6 +52,8 @@ client_context_unref (ClientContext *ctx)
 		return;
 	g_weak_ref_clear (&ctx->session);
 	g_main_context_unref (ctx->main_context);
+	g_queue_clear_full (&ctx->events, event_free);
+	g_mutex_clear (&ctx->lock);
 	g_free (ctx);
 }
 
@@ -55,7 +65,7 @@ struct _TetherMqttSession {
 	ClientContext *ctx;
 	guint generation;
 	gboolean connected;
-	GHashTable *tokens; /* MQTTAsync_token -> guint64 tag */
+	GHashTable *in_flight; /* SendContext* of the publishes not yet answered */
 };
 
 G_DEFINE_FINAL_TYPE (TetherMqttSession, tether_mqtt_session, G_TYPE_OBJECT)
@@ -81,12 +91,28 @@ typedef enum {
 	EVENT_MESSAGE,
 } EventKind;
 
+/*
+ * What one publish's callbacks get: the tag travels with it, so an answer
+ * never depends on Paho's message ids, which Paho gives out again as soon
+ * as it has answered. Freed with the event that carries the answer.
+ */
 typedef struct {
 	ClientContext *ctx;
+	guint64 tag;
+} SendContext;
+
+static void
+send_context_free (SendContext *send)
+{
+	client_context_unref (send->ctx);
+	g_free (send);
+}
+
+typedef struct {
 	EventKind kind;
 	gint code;
-	MQTTAsync_token token;
-	gchar *text; /* message, cause, or topic */
+	SendContext *send; /* DELIVERED and SEND_FAILED */
+	gchar *text;       /* message, cause, or topic */
 	GBytes *payload;
 } Event;
 
@@ -95,7 +121,7 @@ event_free (gpointer data)
 {
 	Event *event = data;
 
-	client_context_unref (event->ctx);
+	g_clear_pointer (&event->send, send_context_free);
 	g_free (event->text);
 	g_clear_pointer (&event->payload, g_bytes_unref);
 	g_free (event);
@@ -113,61 +139,104 @@ tether_mqtt_params_clear (TetherMqttParams *params)
 	g_clear_pointer (&params->alpn, g_strfreev);
 }
 
-/* runs in the main context */
-static gboolean
-event_dispatch (gpointer data)
+/* emits the acknowledgements gathered in @tags at once, and empties it */
+static void
+emit_delivered (TetherMqttSession *self, GArray *tags)
 {
-	Event *event = data;
-	g_autoptr(TetherMqttSession) self = g_weak_ref_get (&event->ctx->session);
-	gpointer tag_ptr = NULL;
-	guint64 tag;
+	if (tags->len == 0)
+		return;
+	g_signal_emit (self, signals[SIGNAL_DELIVERED], 0, tags);
+	g_array_set_size (tags, 0);
+}
 
-	/* a client that was stopped since has nothing to say */
-	if (self == NULL || event->ctx->generation != self->generation)
-		return G_SOURCE_REMOVE;
+/* runs in the main context: every event queued so far, in order */
+static gboolean
+events_drain (gpointer data)
+{
+	ClientContext *ctx = data;
+	g_autoptr(TetherMqttSession) self = g_weak_ref_get (&ctx->session);
+	g_autoptr(GArray) tags = NULL;
+	GQueue events = G_QUEUE_INIT;
+	Event *event;
 
-	switch (event->kind) {
-	case EVENT_CONNECTED:
-		self->connected = TRUE;
-		g_signal_emit (self, signals[SIGNAL_CONNECTED], 0);
-		break;
-	case EVENT_CONNECT_FAILED:
-		self->connected = FALSE;
-		g_signal_emit (self, signals[SIGNAL_CONNECT_FAILED], 0, event->code, event->text);
-		break;
-	case EVENT_CONNECTION_LOST:
-		self->connected = FALSE;
-		g_hash_table_remove_all (self->tokens);
-		g_signal_emit (self, signals[SIGNAL_CONNECTION_LOST], 0, event->text);
-		break;
-	case EVENT_DELIVERED:
-	case EVENT_SEND_FAILED:
-		if (!g_hash_table_steal_extended (self->tokens, GINT_TO_POINTER (event->token),
-		                                  NULL, &tag_ptr))
+	g_mutex_lock (&ctx->lock);
+	events = ctx->events;
+	g_queue_init (&ctx->events);
+	ctx->woken = FALSE;
+	g_mutex_unlock (&ctx->lock);
+
+	tags = g_array_sized_new (FALSE, FALSE, sizeof (guint64), events.length);
+	while ((event = g_queue_pop_head (&events)) != NULL) {
+		/* a client that was stopped since, perhaps by a handler here, has nothing to say */
+		if (self == NULL || ctx->generation != self->generation) {
+			event_free (event);
+			continue;
+		}
+
+		/* acknowledgements in a row go together */
+		if (event->kind == EVENT_DELIVERED) {
+			if (g_hash_table_remove (self->in_flight, event->send))
+				g_array_append_val (tags, event->send->tag);
+			event_free (event);
+			continue;
+		}
+		emit_delivered (self, tags);
+		if (ctx->generation != self->generation) {
+			event_free (event);
+			continue;
+		}
+
+		switch (event->kind) {
+		case EVENT_CONNECTED:
+			self->connected = TRUE;
+			g_signal_emit (self, signals[SIGNAL_CONNECTED], 0);
 			break;
-		tag = *(guint64 *) tag_ptr;
-		g_free (tag_ptr);
-		if (event->kind == EVENT_DELIVERED)
-			g_signal_emit (self, signals[SIGNAL_DELIVERED], 0, tag);
-		else
-			g_signal_emit (self, signals[SIGNAL_SEND_FAILED], 0, tag, event->text);
-		break;
-	case EVENT_MESSAGE:
-		g_signal_emit (self, signals[SIGNAL_MESSAGE], 0, event->text, event->payload);
-		break;
-	default:
-		g_assert_not_reached ();
+		case EVENT_CONNECT_FAILED:
+			self->connected = FALSE;
+			g_signal_emit (self, signals[SIGNAL_CONNECT_FAILED], 0, event->code,
+			               event->text);
+			break;
+		case EVENT_CONNECTION_LOST:
+			self->connected = FALSE;
+			g_hash_table_remove_all (self->in_flight);
+			g_signal_emit (self, signals[SIGNAL_CONNECTION_LOST], 0, event->text);
+			break;
+		case EVENT_SEND_FAILED:
+			if (!g_hash_table_remove (self->in_flight, event->send))
+				break;
+			g_signal_emit (self, signals[SIGNAL_SEND_FAILED], 0, event->send->tag,
+			               event->text);
+			break;
+		case EVENT_MESSAGE:
+			g_signal_emit (self, signals[SIGNAL_MESSAGE], 0, event->text,
+			               event->payload);
+			break;
+		case EVENT_DELIVERED:
+		default:
+			g_assert_not_reached ();
+		}
+		event_free (event);
 	}
+	if (self != NULL && ctx->generation == self->generation)
+		emit_delivered (self, tags);
 	return G_SOURCE_REMOVE;
 }
 
-/* runs on Paho's threads: copy, then hand over */
+/* runs on Paho's threads: copy, then hand over; one wake-up for what gathers meanwhile */
 static void
 event_post (ClientContext *ctx, Event *event)
 {
-	event->ctx = client_context_ref (ctx);
-	g_main_context_invoke_full (ctx->main_context, G_PRIORITY_DEFAULT, event_dispatch, event,
-	                            event_free);
+	gboolean wake;
+
+	g_mutex_lock (&ctx->lock);
+	g_queue_push_tail (&ctx->events, event);
+	wake = !ctx->woken;
+	ctx->woken = TRUE;
+	g_mutex_unlock (&ctx->lock);
+	if (wake)
+		g_main_context_invoke_full (ctx->main_context, G_PRIORITY_DEFAULT, events_drain,
+		                            client_context_ref (ctx),
+		                            (GDestroyNotify) client_context_unref);
 }
 
 static void
@@ -220,21 +289,28 @@ on_message_arrived (void *context, char *topic_name, int topic_len, MQTTAsync_me
 static void
 on_send_success (void *context, MQTTAsync_successData *response)
 {
+	SendContext *send = context;
 	Event *event = g_new0 (Event, 1);
+
 	event->kind = EVENT_DELIVERED;
-	event->token = response->token;
-	event_post (context, event);
+	event->send = send;
+	event_post (send->ctx, event);
 }
 
 static void
 on_send_failure (void *context, MQTTAsync_failureData *response)
 {
+	SendContext *send = context;
 	Event *event = g_new0 (Event, 1);
+
 	event->kind = EVENT_SEND_FAILED;
-	event->token = response->token;
-	event->text = g_strdup (response->message != NULL ? response->message
-	                                                  : MQTTAsync_strerror (response->code));
-	event_post (context, event);
+	event->send = send;
+	event->text =
+	        g_strdup (response != NULL && response->message != NULL
+	                          ? response->message
+	                          : MQTTAsync_strerror (response != NULL ? response->code
+	                                                                 : MQTTASYNC_FAILURE));
+	event_post (send->ctx, event);
 }
 
 static void
@@ -256,7 +332,7 @@ tether_mqtt_session_stop (TetherMqttSession *self)
 
 	self->generation++;
 	self->connected = FALSE;
-	g_hash_table_remove_all (self->tokens);
+	g_hash_table_remove_all (self->in_flight);
 	if (self->client != NULL) {
 		MQTTAsync_disconnectOptions opts = MQTTAsync_disconnectOptions_initializer;
 
@@ -318,6 +394,8 @@ tether_mqtt_session_start (TetherMqttSession *self, const TetherMqttParams *para
 	/* a fresh client and context for this attempt */
 	self->ctx = g_new0 (ClientContext, 1);
 	g_atomic_ref_count_init (&self->ctx->refcount);
+	g_mutex_init (&self->ctx->lock);
+	g_queue_init (&self->ctx->events);
 	g_weak_ref_init (&self->ctx->session, self);
 	self->ctx->main_context = g_main_context_ref_thread_default ();
 	self->ctx->generation = self->generation;
@@ -409,6 +487,7 @@ tether_mqtt_session_publish (TetherMqttSession *self, const gchar *topic, GBytes
 {
 	MQTTAsync_message message = MQTTAsync_message_initializer;
 	MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+	SendContext *send;
 	gsize len = 0;
 	gint rc;
 
@@ -423,14 +502,20 @@ tether_mqtt_session_publish (TetherMqttSession *self, const gchar *topic, GBytes
 	message.payloadlen = (int) len;
 	message.qos = qos;
 	message.retained = 0;
+	send = g_new (SendContext, 1);
+	send->ctx = client_context_ref (self->ctx);
+	send->tag = tag;
 	opts.onSuccess = on_send_success;
 	opts.onFailure = on_send_failure;
-	opts.context = self->ctx;
+	opts.context = send;
+	g_hash_table_add (self->in_flight, send);
 	rc = MQTTAsync_sendMessage (self->client, topic, &message, &opts);
-	if (!paho_error (rc, _("cannot send"), error))
+	if (!paho_error (rc, _("cannot send"), error)) {
+		/* refused at once: no callback comes */
+		g_hash_table_remove (self->in_flight, send);
+		send_context_free (send);
 		return FALSE;
-	g_hash_table_insert (self->tokens, GINT_TO_POINTER (opts.token),
-	                     g_memdup2 (&tag, sizeof (tag)));
+	}
 	return TRUE;
 }
 
@@ -438,7 +523,7 @@ guint
 tether_mqtt_session_get_n_inflight (TetherMqttSession *self)
 {
 	g_return_val_if_fail (TETHER_IS_MQTT_SESSION (self), 0);
-	return g_hash_table_size (self->tokens);
+	return g_hash_table_size (self->in_flight);
 }
 
 static void
@@ -453,7 +538,7 @@ tether_mqtt_session_finalize (GObject *object)
 {
 	TetherMqttSession *self = TETHER_MQTT_SESSION (object);
 
-	g_hash_table_unref (self->tokens);
+	g_hash_table_unref (self->in_flight);
 	G_OBJECT_CLASS (tether_mqtt_session_parent_class)->finalize (object);
 }
 
@@ -476,7 +561,8 @@ tether_mqtt_session_class_init (TetherMqttSessionClass *klass)
 	                      NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
 	signals[SIGNAL_DELIVERED] =
 	        g_signal_new ("delivered", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
-	                      NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT64);
+	                      NULL, g_cclosure_marshal_VOID__BOXED, G_TYPE_NONE, 1,
+	                      G_TYPE_ARRAY | G_SIGNAL_TYPE_STATIC_SCOPE);
 	signals[SIGNAL_SEND_FAILED] =
 	        g_signal_new ("send-failed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
 	                      NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT64, G_TYPE_STRING);
@@ -488,7 +574,7 @@ tether_mqtt_session_class_init (TetherMqttSessionClass *klass)
 static void
 tether_mqtt_session_init (TetherMqttSession *self)
 {
-	self->tokens = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
+	self->in_flight = g_hash_table_new (g_direct_hash, g_direct_equal);
 }
 
 TetherMqttSession *

@@ -36,7 +36,8 @@ void tether_mqtt_params_clear (TetherMqttParams *params);
  *   "connected" ()
  *   "connect-failed" (gint paho_code, const gchar *message)
  *   "connection-lost" (const gchar *cause)
- *   "delivered" (guint64 tag): the broker acknowledged a QoS 1 publish
+ *   "delivered" (GArray *tags of guint64): the broker acknowledged these QoS 1
+ *     publishes; the acknowledgements that arrive together come in one emission
  *   "send-failed" (guint64 tag, const gchar *message)
  *   "message" (const gchar *topic, GBytes *payload)
  * Each connection attempt uses a fresh Paho client, so nothing a previous
