@@ -214,7 +214,8 @@ tether_anchor_store_add (TetherAnchorStore *self, const gchar *name, GBytes *dat
 	}
 	if (old != NULL && !replace) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_EXISTS,
-		             _("trust anchor '%s' exists already: remove it first, or replace it"),
+		             _("trust anchor '%s' exists already: choose another name, or replace "
+		               "it (the replace option, 'tetherctl anchor add --replace')"),
 		                name);
 		return NULL;
 	}

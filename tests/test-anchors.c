@@ -656,6 +656,9 @@ test_refuse_names (void)
 	g_clear_error (&error);
 	ctl = tether_test_env_ctl (env, NULL, "anchor", "add", "taken", root_file, NULL);
 	g_assert_cmpint (ctl->status, ==, 1);
+	/* the error says how to replace it */
+	g_assert_nonnull (strstr (ctl->err, "'taken' exists already"));
+	g_assert_nonnull (strstr (ctl->err, "--replace"));
 	stored = stored_file (env, "taken");
 	g_assert_cmpstr (stored, ==, root);
 	g_clear_pointer (&stored, g_free);
