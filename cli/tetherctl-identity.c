@@ -742,7 +742,8 @@ identity_import (TetherctlContext *ctx, char **args, GError **error)
 		              "an identity's active key and certificate. KEY_OR_P12 is a PEM or "
 		              "DER key (PKCS#8, plain or encrypted; SEC1 'EC PRIVATE KEY'; PKCS#1 "
 		              "'RSA PRIVATE KEY') or a PKCS#12 bundle that holds the key and its "
-		              "certificates; CHAIN is the PEM chain for a key file. The key is "
+		              "certificates; CHAIN is the PEM chain for a key file (without it, "
+		              "the certificates that follow the key in a PEM key file). The key is "
 		              "stored decrypted, readable by tetherd alone; the password is never "
 		              "stored, and never taken from the command line. Warnings go to "
 		              "standard error."),

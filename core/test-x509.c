@@ -457,6 +457,31 @@ test_key_import_not_a_key (void)
 	assert_key_import_refused (text, "neither PEM");
 }
 
+/* the certificates that follow a key in one PEM file, without the key */
+static void
+test_pem_certificate_blocks (void)
+{
+	g_autofree gchar *key = tether_test_cert_get_key_pem (pki.client);
+	g_autofree gchar *leaf = tether_test_cert_get_pem (pki.client);
+	g_autofree gchar *root = tether_test_cert_get_pem (pki.root);
+	g_autofree gchar *text = g_strconcat (key, "Bag Attributes\r\n", leaf, root, NULL);
+	g_autoptr (GBytes) data = g_bytes_new (text, strlen (text));
+	g_autoptr (GBytes) key_only = g_bytes_new (key, strlen (key));
+	g_autoptr (GBytes) certs_pem = tether_pem_certificate_blocks (data);
+	g_autoptr (GPtrArray) certs = NULL;
+	g_autoptr (GError) error = NULL;
+	const gchar *pem_text;
+	gsize size = 0;
+
+	g_assert_nonnull (certs_pem);
+	pem_text = g_bytes_get_data (certs_pem, &size);
+	g_assert_null (g_strstr_len (pem_text, (gssize) size, "PRIVATE KEY"));
+	certs = tether_x509_parse_pem (certs_pem, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (certs->len, ==, 2);
+	g_assert_null (tether_pem_certificate_blocks (key_only));
+}
+
 static GBytes *
 export_legacy_key (gnutls_privkey_t key)
 {
@@ -944,6 +969,7 @@ main (int argc, char **argv)
 	g_test_add_func ("/x509/key/generate", test_key_generate);
 	g_test_add_func ("/x509/key/load-formats", test_key_load_formats);
 	g_test_add_func ("/x509/key/import-not-a-key", test_key_import_not_a_key);
+	g_test_add_func ("/x509/pem/certificate-blocks", test_pem_certificate_blocks);
 	g_test_add_func ("/x509/key/match", test_key_match);
 	g_test_add_func ("/x509/csr/round-trip", test_csr_round_trip);
 	g_test_add_func ("/x509/csr/invalid-options", test_csr_invalid_options);

@@ -1966,6 +1966,15 @@ tether_identity_store_import (TetherIdentityStore *self, const gchar *name, GByt
 			certs = tether_x509_parse_pem (chain_data, error);
 			if (certs == NULL)
 				return NULL;
+		} else {
+			/* one PEM file with the key and its chain */
+			g_autoptr(GBytes) certs_pem = tether_pem_certificate_blocks (key_data);
+
+			if (certs_pem != NULL) {
+				certs = tether_x509_parse_pem (certs_pem, error);
+				if (certs == NULL)
+					return NULL;
+			}
 		}
 	}
 	key = tether_key_load_pem (key_pem, error);

@@ -157,6 +157,34 @@ pem_block_to_lf (const PemBlock *block)
 	return g_string_free (text, FALSE);
 }
 
+GBytes *
+tether_pem_certificate_blocks (GBytes *data)
+{
+	g_autoptr (GArray) blocks = NULL;
+	g_autoptr (GString) pem = g_string_new (NULL);
+	gsize size = 0;
+	const gchar *text;
+
+	g_return_val_if_fail (data != NULL, NULL);
+
+	text = g_bytes_get_data (data, &size);
+	if (size == 0 || size > TETHER_X509_MAX_PEM_SIZE)
+		return NULL;
+	blocks = pem_split (text, size);
+	for (guint i = 0; i < blocks->len; i++) {
+		const PemBlock *block = &g_array_index (blocks, PemBlock, i);
+		g_autofree gchar *copy = NULL;
+
+		if (block->len == 0 || !pem_label_is_certificate (block->label))
+			continue;
+		copy = pem_block_to_lf (block);
+		g_string_append (pem, copy);
+	}
+	if (pem->len == 0)
+		return NULL;
+	return g_string_free_to_bytes (g_steal_pointer (&pem));
+}
+
 GPtrArray *
 tether_x509_parse_pem (GBytes *data, GError **error)
 {

@@ -30,6 +30,8 @@ GPtrArray *tether_x509_list_new (void);
  * block, a private key in the data (the key is never copied anywhere).
  */
 GPtrArray *tether_x509_parse_pem (GBytes *data, GError **error);
+/* the complete CERTIFICATE blocks of PEM @data (a key file may hold its chain), or NULL */
+GBytes *tether_pem_certificate_blocks (GBytes *data);
 
 /*
  * Parses an operator's upload of trust anchor certificates, in any common wrapping: PEM (one or

@@ -493,6 +493,33 @@ test_import_pkcs8_encrypted_der (void)
 	import_and_deliver (&id, key, chain, password);
 }
 
+/* one PEM file with the encrypted key and its chain, as some tools write them */
+static void
+test_import_combined_pem (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autofree char *key = NULL;
+	g_autofree char *key_text = NULL;
+	g_autofree char *chain_text = NULL;
+	g_autofree char *both = NULL;
+	g_autofree char *combined = NULL;
+	g_autofree char *password = NULL;
+	g_autoptr(TetherDBusIdentity1) identity = NULL;
+
+	id_start (&id);
+	cert = device_cert (&id, NULL);
+	key = write_key (&id, cert, KEY_PKCS8_ENCRYPTED, "key.pem");
+	g_assert_true (g_file_get_contents (key, &key_text, NULL, NULL));
+	chain_text = tether_test_cert_get_chain_pem (cert);
+	both = g_strconcat (key_text, chain_text, NULL);
+	combined = write_text (&id, "combined.pem", both);
+	password = write_text (&id, "password.txt", PASSWORD "\n");
+	import_and_deliver (&id, combined, NULL, password);
+	identity = get_identity (&id, "device");
+	g_assert_cmpuint (tether_dbus_identity1_get_chain_length (identity), >=, 1);
+}
+
 static void
 test_import_sec1 (void)
 {
@@ -1709,6 +1736,7 @@ main (int argc, char **argv)
 	tether_test_add ("/identity/import/pkcs8-der", test_import_pkcs8_der);
 	tether_test_add ("/identity/import/pkcs8-encrypted", test_import_pkcs8_encrypted);
 	tether_test_add ("/identity/import/pkcs8-encrypted-der", test_import_pkcs8_encrypted_der);
+	tether_test_add ("/identity/import/combined-pem", test_import_combined_pem);
 	tether_test_add ("/identity/import/sec1", test_import_sec1);
 	tether_test_add ("/identity/import/pkcs1", test_import_pkcs1);
 	tether_test_add ("/identity/import/pkcs12", test_import_pkcs12);
