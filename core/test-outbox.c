@@ -606,6 +606,150 @@ test_outbox_newer_version (Fixture *fixture, gconstpointer data)
 	g_assert_cmpuint (count_files (fixture->outbox_dir, ".log"), ==, 1);
 }
 
+/* every file under @dir with its size and checksum, one line each, in name order */
+static gchar *
+snapshot_dir (const gchar *dir)
+{
+	g_autoptr(GDir) handle = g_dir_open (dir, 0, NULL);
+	g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+	g_autoptr(GString) text = g_string_new (NULL);
+	const gchar *name;
+
+	while (handle != NULL && (name = g_dir_read_name (handle)) != NULL) {
+		g_autofree gchar *path = g_build_filename (dir, name, NULL);
+		g_autofree gchar *contents = NULL;
+		g_autofree gchar *sum = NULL;
+		gsize size = 0;
+
+		if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
+			g_autofree gchar *below = snapshot_dir (path);
+			g_ptr_array_add (lines, g_strdup_printf ("%s/ {%s}", name, below));
+			continue;
+		}
+		g_assert_true (g_file_get_contents (path, &contents, &size, NULL));
+		sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) contents,
+		                                   size);
+		g_ptr_array_add (lines, g_strdup_printf ("%s %zu %s", name, size, sum));
+	}
+	g_ptr_array_sort (lines, compare_strings);
+	for (guint i = 0; i < lines->len; i++)
+		g_string_append_printf (text, "%s\n", (gchar *) g_ptr_array_index (lines, i));
+	return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
+static void
+set_file_byte (const gchar *path, gsize offset, guint8 value)
+{
+	g_autofree gchar *contents = NULL;
+	gsize size = 0;
+
+	g_assert_true (g_file_get_contents (path, &contents, &size, NULL));
+	g_assert_cmpuint (size, >, offset);
+	contents[offset] = (gchar) value;
+	g_assert_true (g_file_set_contents (path, contents, (gssize) size, NULL));
+}
+
+/* refused, and the directory is left exactly as it was, whatever is asked of the outbox */
+static void
+assert_refused_untouched (Fixture *fixture, const gchar *file, guint version)
+{
+	g_autoptr(TetherOutbox) outbox = tether_outbox_new (fixture->outbox_dir, "c1");
+	g_autoptr(GPtrArray) more = make_messages (1, 10, "w");
+	g_autoptr(GArray) purged = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *before = snapshot_dir (fixture->outbox_dir);
+	g_autofree gchar *after = NULL;
+	g_autofree gchar *version_text = g_strdup_printf ("version %u", version);
+
+	g_assert_false (tether_outbox_load (outbox, &error));
+	g_assert_error (error, TETHER_ERROR, TETHER_ERROR_FAILED);
+	g_assert_nonnull (strstr (error->message, file));
+	g_assert_nonnull (strstr (error->message, version_text));
+	g_assert_nonnull (strstr (error->message, "newer"));
+	g_assert_true (tether_outbox_get_error (outbox) != NULL);
+	g_clear_error (&error);
+
+	/* nothing is queued, nothing is taken, nothing is written */
+	g_assert_cmpuint (tether_outbox_get_length (outbox), ==, 0);
+	g_assert_null (tether_outbox_next_unsent (outbox));
+	g_assert_false (append_sync (outbox, more, &error));
+	g_assert_nonnull (strstr (error->message, version_text));
+	purged = tether_outbox_purge (outbox);
+	g_assert_cmpuint (purged->len, ==, 0);
+	wait_ms (300);
+	g_clear_object (&outbox);
+	after = snapshot_dir (fixture->outbox_dir);
+	g_assert_cmpstr (after, ==, before);
+}
+
+/* a newer outbox.state, a newer .ack: refused before anything is set aside */
+static void
+test_outbox_newer_version_untouched (Fixture *fixture, gconstpointer data)
+{
+	g_autoptr(TetherOutbox) outbox = open_outbox (fixture);
+	g_autoptr(GPtrArray) messages = make_messages (6, 60, "n");
+	g_autofree gchar *state = g_build_filename (fixture->outbox_dir, "outbox.state", NULL);
+	g_autofree gchar *state_contents = NULL;
+	g_autofree gchar *newer_state = NULL;
+	g_autofree gchar *stray = g_build_filename (fixture->outbox_dir, "index.v3", NULL);
+	g_autofree gchar *first_log = NULL;
+	g_autofree gchar *second_ack = NULL;
+
+	/* two segments, the first acknowledged in part; a file this version does not know */
+	tether_outbox_set_segment_size (outbox, 200);
+	for (guint i = 0; i < 2; i++) {
+		g_autoptr(GPtrArray) three = make_messages (3, 60, "s");
+		g_assert_true (append_sync (outbox, three, NULL));
+	}
+	g_assert_cmpuint (count_files (fixture->outbox_dir, ".log"), ==, 2);
+	tether_outbox_next_unsent (outbox);
+	g_assert_true (tether_outbox_remove (outbox, 1));
+	g_clear_object (&outbox);
+	g_assert_true (g_file_set_contents (stray, "what a newer tether keeps", -1, NULL));
+
+	/* a newer outbox.state: the stray file would otherwise go to quarantine/ */
+	g_assert_true (g_file_get_contents (state, &state_contents, NULL, NULL));
+	newer_state = g_strdup_printf ("[outbox]\nversion=3\nnext-id=7\nsomething-new=1\n");
+	g_assert_true (g_file_set_contents (state, newer_state, -1, NULL));
+	assert_refused_untouched (fixture, "outbox.state", 3);
+	g_assert_true (g_file_set_contents (state, state_contents, -1, NULL));
+
+	/* a newer .ack of the second segment, and a first segment whose end is damaged */
+	second_ack = nth_file (fixture->outbox_dir, ".ack", 1);
+	set_file_byte (second_ack, 8, 3);
+	first_log = nth_file (fixture->outbox_dir, ".log", 0);
+	truncate_file (first_log, 5);
+	assert_refused_untouched (fixture, "segment-", 3);
+	g_assert_true (g_file_test (stray, G_FILE_TEST_EXISTS));
+}
+
+/* quarantine/ keeps at most 32 files: the oldest (by the time in their names) go first */
+static void
+test_outbox_quarantine_bounded (Fixture *fixture, gconstpointer data)
+{
+	g_autoptr(TetherOutbox) outbox = NULL;
+	g_autofree gchar *quarantine = g_build_filename (fixture->outbox_dir, "quarantine", NULL);
+	g_autofree gchar *old = g_build_filename (quarantine, "1000000000000000-old.bin", NULL);
+	const gchar *const *damage;
+
+	/* one set aside long ago, and 40 garbage files now */
+	g_assert_cmpint (g_mkdir_with_parents (quarantine, 0700), ==, 0);
+	g_assert_true (g_file_set_contents (old, "old damage", -1, NULL));
+	for (guint i = 0; i < 40; i++) {
+		g_autofree gchar *name = g_strdup_printf ("junk-%02u", i);
+		g_autofree gchar *path = g_build_filename (fixture->outbox_dir, name, NULL);
+		g_assert_true (g_file_set_contents (path, "garbage", -1, NULL));
+	}
+
+	outbox = open_outbox (fixture);
+	damage = tether_outbox_get_damage (outbox);
+	g_assert_nonnull (damage);
+	g_assert_cmpuint (g_strv_length ((gchar **) damage), ==, 40);
+	g_assert_cmpuint (count_files (quarantine, NULL), ==, 32);
+	g_assert_false (g_file_test (old, G_FILE_TEST_EXISTS));
+	g_assert_cmpuint (count_files (fixture->outbox_dir, NULL), ==, 1);
+}
+
 static gboolean
 contains_bytes (const gchar *data, gsize size, const gchar *needle)
 {
@@ -723,6 +867,8 @@ main (int argc, char **argv)
 	ADD ("damage", test_outbox_damage);
 	ADD ("corrupt-record", test_outbox_corrupt_record);
 	ADD ("newer-version", test_outbox_newer_version);
+	ADD ("newer-version-untouched", test_outbox_newer_version_untouched);
+	ADD ("quarantine-bounded", test_outbox_quarantine_bounded);
 	ADD ("dead-letter", test_outbox_dead_letter);
 	ADD ("expiry", test_outbox_expiry);
 	ADD ("delete", test_outbox_delete);

@@ -59,5 +59,7 @@ void tether_connection_queue_async (TetherConnection *self, GPtrArray *messages,
 GPtrArray *tether_connection_queue_finish (TetherConnection *self, GAsyncResult *result,
                                            GError **error);
 guint64 tether_connection_get_queued (TetherConnection *self);
+/* why the outbox cannot be used (a newer format, no access), or NULL */
+const gchar *tether_connection_get_outbox_error (TetherConnection *self);
 
 G_END_DECLS

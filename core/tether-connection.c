@@ -386,6 +386,12 @@ tether_connection_get_queued (TetherConnection *self)
 	return tether_outbox_get_length (self->outbox);
 }
 
+const gchar *
+tether_connection_get_outbox_error (TetherConnection *self)
+{
+	return self->outbox_error;
+}
+
 GStrv
 tether_connection_dup_anchor_names (TetherConnection *self)
 {

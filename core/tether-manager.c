@@ -406,6 +406,7 @@ handle_remove_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
 	g_autoptr(GError) error = NULL;
 	TetherConnection *connection = lookup_connection (self, id, &error);
 	gboolean discard = FALSE;
+	const gchar *outbox_error;
 	guint64 queued;
 	g_auto(GStrv) ids = NULL;
 	g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
@@ -418,6 +419,18 @@ handle_remove_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
 		return TRUE;
 	}
 	g_variant_lookup (options, "discard-queued", "b", &discard);
+
+	/* an outbox this tetherd cannot read may hold messages: it goes only on purpose too */
+	outbox_error = tether_connection_get_outbox_error (connection);
+	if (outbox_error != NULL && !discard) {
+		g_dbus_method_invocation_return_error (
+		        invocation, TETHER_ERROR, TETHER_ERROR_IN_USE,
+		        _("connection '%s' has an outbox this tetherd cannot read, which may hold "
+		          "queued messages (%s): discard it (--discard-queued) only if they can "
+		          "go"),
+		           id, outbox_error);
+		return TRUE;
+	}
 	queued = tether_connection_get_queued (connection);
 	if (queued > 0 && !discard) {
 		g_dbus_method_invocation_return_error (

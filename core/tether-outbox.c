@@ -917,7 +917,7 @@ start_flush (TetherOutbox *self)
 	g_autoptr(GTask) task = NULL;
 
 	g_clear_handle_id (&self->flush_id, g_source_remove);
-	if (self->job != NULL || self->closed)
+	if (self->job != NULL || self->closed || self->unusable != NULL)
 		return;
 	job = plan_job (self, TRUE);
 	if (job == NULL)
@@ -943,7 +943,7 @@ flush_cb (gpointer user_data)
 static void
 schedule_flush (TetherOutbox *self)
 {
-	if (self->job != NULL || self->closed)
+	if (self->job != NULL || self->closed || self->unusable != NULL)
 		return;
 	if (self->pending_records->len > 0 || self->retire_active) {
 		start_flush (self);
@@ -1207,6 +1207,79 @@ report_orphan_acks (TetherOutbox *self, GHashTable *acks)
 	}
 }
 
+/* the format version in a file's header; 0 when it has no header with @magic */
+static guint32
+read_header_version (const gchar *path, const gchar *magic)
+{
+	guint8 header[HEADER_SIZE];
+	int fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+	gsize got = 0;
+
+	if (fd < 0)
+		return 0;
+	while (got < HEADER_SIZE) {
+		ssize_t n = pread (fd, header + got, HEADER_SIZE - got, (off_t) got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (gsize) n;
+	}
+	g_close (fd, NULL);
+	if (got < HEADER_SIZE || memcmp (header, magic, 8) != 0)
+		return 0;
+	return get_u32 (header + 8);
+}
+
+/*
+ * A newer tether's outbox is not touched at all: its files are checked
+ * before anything is quarantined, cut or removed, since a newer format may
+ * hold files this one does not know
+ */
+static gboolean
+check_versions (TetherOutbox *self, GArray *logs, GHashTable *acks, GError **error)
+{
+	g_autofree gchar *state_path = g_build_filename (self->dir, STATE_FILE, NULL);
+	g_autoptr(GKeyFile) key_file = g_key_file_new ();
+	g_autoptr(GPtrArray) ack_ids = tether_hash_table_get_keys (acks);
+
+	if (g_key_file_load_from_file (key_file, state_path, G_KEY_FILE_NONE, NULL)) {
+		gint version = g_key_file_get_integer (key_file, STATE_GROUP, "version", NULL);
+		if (version > TETHER_OUTBOX_FORMAT_VERSION) {
+			set_newer_version_error (self, STATE_FILE, (guint32) version, error);
+			return FALSE;
+		}
+	}
+	for (guint i = 0; i < logs->len + ack_ids->len; i++) {
+		gboolean is_log = i < logs->len;
+		guint64 first_id = is_log ? g_array_index (logs, guint64, i)
+		                          : *(guint64 *) g_ptr_array_index (ack_ids, i - logs->len);
+		g_autofree gchar *name = segment_file_name (first_id, is_log ? ".log" : ".ack");
+		g_autofree gchar *path = g_build_filename (self->dir, name, NULL);
+		guint32 version = read_header_version (path, is_log ? SEGMENT_MAGIC : ACK_MAGIC);
+
+		if (version > TETHER_OUTBOX_FORMAT_VERSION) {
+			set_newer_version_error (self, name, version, error);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+/* after a refusal: nothing of what was read stays, so nothing is written back */
+static void
+forget_loaded (TetherOutbox *self)
+{
+	g_queue_clear_full (&self->queue, (GDestroyNotify) entry_free);
+	g_queue_clear_full (&self->segments, (GDestroyNotify) segment_free);
+	g_hash_table_remove_all (self->links);
+	self->next_unsent = NULL;
+	self->n_sent = 0;
+	self->bytes = 0;
+	self->n_deadlines = 0;
+	self->dirty = FALSE;
+}
+
 static gboolean
 load_state (TetherOutbox *self, guint64 *next_id, GError **error)
 {
@@ -1244,6 +1317,7 @@ tether_outbox_load (TetherOutbox *self, GError **error)
 	g_autoptr(GHashTable) acks =
 	                   g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
 	g_autoptr(GPtrArray) strays = g_ptr_array_new_with_free_func (g_free);
+	g_autoptr(GPtrArray) temporaries = g_ptr_array_new_with_free_func (g_free);
 	g_autoptr(GError) error_local = NULL;
 	const gchar *name;
 	guint64 state_next_id = 0;
@@ -1258,15 +1332,13 @@ tether_outbox_load (TetherOutbox *self, GError **error)
 	}
 	if (error_local == NULL)
 		dir = g_dir_open (self->dir, 0, &error_local);
-	if (error_local == NULL)
-		load_state (self, &state_next_id, &error_local);
 	if (error_local != NULL) {
 		self->unusable = g_error_copy (error_local);
 		g_propagate_error (error, g_steal_pointer (&error_local));
 		return FALSE;
 	}
 
-	/* what the directory holds */
+	/* what the directory holds, touching nothing yet */
 	while ((name = g_dir_read_name (dir)) != NULL) {
 		guint64 first_id;
 
@@ -1279,11 +1351,22 @@ tether_outbox_load (TetherOutbox *self, GError **error)
 			continue;
 		} else if (g_str_has_prefix (name, STATE_FILE ".")) {
 			/* a temporary file of an interrupted write of outbox.state */
-			g_autofree gchar *path = g_build_filename (self->dir, name, NULL);
-			g_unlink (path);
+			g_ptr_array_add (temporaries, g_strdup (name));
 		} else {
 			g_ptr_array_add (strays, g_strdup (name));
 		}
+	}
+	if (!check_versions (self, logs, acks, &error_local) ||
+	    !load_state (self, &state_next_id, &error_local)) {
+		self->unusable = g_error_copy (error_local);
+		g_propagate_error (error, g_steal_pointer (&error_local));
+		return FALSE;
+	}
+
+	for (guint i = 0; i < temporaries->len; i++) {
+		g_autofree gchar *path =
+		        g_build_filename (self->dir, g_ptr_array_index (temporaries, i), NULL);
+		g_unlink (path);
 	}
 	for (guint i = 0; i < strays->len; i++)
 		quarantine_file (self, g_ptr_array_index (strays, i), _("not an outbox file"));
@@ -1294,7 +1377,9 @@ tether_outbox_load (TetherOutbox *self, GError **error)
 		guint64 first_id = g_array_index (logs, guint64, i);
 		gboolean has_ack = g_hash_table_remove (acks, &first_id);
 
+		/* a file that changed since check_versions() */
 		if (!load_segment (self, first_id, has_ack, &max_id, &error_local)) {
+			forget_loaded (self);
 			self->unusable = g_error_copy (error_local);
 			g_propagate_error (error, g_steal_pointer (&error_local));
 			return FALSE;
@@ -1329,6 +1414,13 @@ tether_outbox_get_damage (TetherOutbox *self)
 	if (self->damage->len <= 1)
 		return NULL;
 	return (const gchar *const *) self->damage->pdata;
+}
+
+const GError *
+tether_outbox_get_error (TetherOutbox *self)
+{
+	g_return_val_if_fail (TETHER_IS_OUTBOX (self), NULL);
+	return self->unusable;
 }
 
 const gchar *
@@ -1632,7 +1724,7 @@ tether_outbox_close (TetherOutbox *self)
 	 * restart; appends not yet on disk were never answered and stay out (a
 	 * finished write not yet applied leaves it to that one's completion)
 	 */
-	job = self->job == NULL ? plan_job (self, FALSE) : NULL;
+	job = self->job == NULL && self->unusable == NULL ? plan_job (self, FALSE) : NULL;
 	if (job != NULL) {
 		execute_job (job);
 		flush_job_free (job);

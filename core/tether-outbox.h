@@ -54,10 +54,13 @@ TetherOutbox *tether_outbox_new (const gchar *dir, const gchar *name);
  * Reads what the directory holds (making it if needed) and queues it again
  * in order. Damaged data is logged, moved to quarantine/ and counted in
  * tether_outbox_get_damage(); the rest is kept. Fails only when the
- * directory cannot be used at all (a newer format, no access); the outbox
- * then refuses every append with that error.
+ * directory cannot be used at all (a newer format, no access): then
+ * nothing in it is read, changed or removed (but by tether_outbox_delete()),
+ * and the outbox refuses every append with that error.
  */
 gboolean tether_outbox_load (TetherOutbox *self, GError **error);
+/* why the outbox cannot be used (what tether_outbox_load() failed with), or NULL */
+const GError *tether_outbox_get_error (TetherOutbox *self);
 /* what loading found damaged, one line each; NULL when nothing */
 const gchar *const *tether_outbox_get_damage (TetherOutbox *self);
 const gchar *tether_outbox_get_dir (TetherOutbox *self);
