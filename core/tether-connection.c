@@ -31,6 +31,8 @@
 #define TETHER_EXPIRY_INTERVAL_S 1
 /* how soon a send that the MQTT session could not take is tried again */
 #define TETHER_SEND_RETRY_MS 100
+/* the most different lines one spell of trouble logs (see first_in_spell()) */
+#define TETHER_LOGGED_MAX 32
 
 struct _TetherConnection {
 	GObject parent_instance;
@@ -83,6 +85,7 @@ struct _TetherConnection {
 	guint64 suspect_id; /* the message the broker dropped the connection on */
 	guint suspect_strikes;
 	guint send_retry_id;
+	GHashTable *logged; /* what this spell of trouble logged: state changes, errors */
 };
 
 /* tags of the plugin's own messages, apart from the outbox's ids */
@@ -417,6 +420,29 @@ tether_connection_dup_anchor_names (TetherConnection *self)
 	return g_strv_builder_end (builder);
 }
 
+/*
+ * Whether @line is new in this spell of trouble. A spell lasts until a
+ * session has held for a while, the connection is disconnected, or it is
+ * started anew: a retry that fails now one way and now another (a reset,
+ * then an end of stream), or a session that the broker closes right after
+ * it is made, logs each line once, not once per retry.
+ */
+static gboolean
+first_in_spell (TetherConnection *self, const gchar *line)
+{
+	if (g_hash_table_contains (self->logged, line) ||
+	    g_hash_table_size (self->logged) >= TETHER_LOGGED_MAX)
+		return FALSE;
+	g_hash_table_add (self->logged, g_strdup (line));
+	return TRUE;
+}
+
+static void
+end_spell (TetherConnection *self)
+{
+	g_hash_table_remove_all (self->logged);
+}
+
 static void
 set_state (TetherConnection *self, const gchar *state, const gchar *last_error)
 {
@@ -426,20 +452,29 @@ set_state (TetherConnection *self, const gchar *state, const gchar *last_error)
 	        last_error != NULL &&
 	        g_strcmp0 (last_error, tether_dbus_connection1_get_last_error (self->skeleton)) !=
 	                0;
+	g_autofree gchar *change = NULL;
+
+	if (g_strcmp0 (state, "disconnected") == 0)
+		end_spell (self);
 
 	/* logged once per change, not once per retry */
 	if (error_changed && last_error[0] != '\0') {
-		g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "TETHER_CONNECTION", self->id,
-		                  "TETHER_CLOUD", tether_cloud_get_name (self->cloud), "MESSAGE",
+		g_log_structured (G_LOG_DOMAIN,
+		                  first_in_spell (self, last_error) ? G_LOG_LEVEL_WARNING
+		                                                    : G_LOG_LEVEL_DEBUG,
+		                  "TETHER_CONNECTION", self->id, "TETHER_CLOUD",
+		                  tether_cloud_get_name (self->cloud), "MESSAGE",
 		                  "connection %s: %s", self->id, last_error);
 	}
 	if (error_changed)
 		tether_dbus_connection1_set_last_error (self->skeleton, last_error);
 	if (!state_changed)
 		return;
-	g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_INFO, "TETHER_CONNECTION", self->id,
-	                  "TETHER_CLOUD", tether_cloud_get_name (self->cloud), "MESSAGE",
-	                  "connection %s: %s -> %s", self->id, old, state);
+	change = g_strdup_printf ("%s -> %s", old, state);
+	g_log_structured (
+	        G_LOG_DOMAIN, first_in_spell (self, change) ? G_LOG_LEVEL_INFO : G_LOG_LEVEL_DEBUG,
+	        "TETHER_CONNECTION", self->id, "TETHER_CLOUD", tether_cloud_get_name (self->cloud),
+	        "MESSAGE", "connection %s: %s", self->id, change);
 	tether_dbus_connection1_set_state (self->skeleton, state);
 }
 
@@ -705,6 +740,10 @@ session_connection_lost_cb (TetherMqttSession *session, const gchar *cause, Teth
 		self->short_sessions++;
 	else
 		self->short_sessions = 0;
+
+	/* a session that held: this loss is news */
+	if (self->connected_at != 0 && lived >= TETHER_SHORT_SESSION_S * G_USEC_PER_SEC)
+		end_spell (self);
 	self->connected_at = 0;
 
 	tether_outbox_unsend_all (self->outbox);
@@ -1003,6 +1042,7 @@ tether_connection_connect_now (TetherConnection *self)
 void
 tether_connection_start (TetherConnection *self)
 {
+	end_spell (self);
 	self->backoff = 0;
 	tether_connection_connect_now (self);
 }
@@ -1579,6 +1619,7 @@ tether_connection_finalize (GObject *object)
 	g_free (self->outbox_error);
 	g_clear_object (&self->cancellable);
 	g_ptr_array_unref (self->subscriptions);
+	g_hash_table_unref (self->logged);
 	tether_mqtt_params_clear (&self->params);
 	G_OBJECT_CLASS (tether_connection_parent_class)->finalize (object);
 }
@@ -1599,6 +1640,7 @@ tether_connection_init (TetherConnection *self)
 	self->session = tether_mqtt_session_new ();
 	self->cancellable = g_cancellable_new ();
 	self->subscriptions = g_ptr_array_new_with_free_func (g_free);
+	self->logged = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 	self->params.clean_session = TRUE;
 
 	g_signal_connect (self->session, "connected", G_CALLBACK (session_connected_cb), self);
