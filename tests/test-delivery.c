@@ -49,6 +49,8 @@ typedef struct {
 	guint distinct;
 	guint total;
 	guint other;
+	guint highest;      /* the highest sequence number arrived so far, plus one */
+	guint out_of_order; /* first arrivals below one that arrived before */
 } Counter;
 
 static int
@@ -63,8 +65,13 @@ counter_arrived (void *context, char *topic, int topic_len, MQTTClient_message *
 		seq = g_ascii_strtoull (seq_text + 6, NULL, 10);
 	g_mutex_lock (&counter->lock);
 	if (seq < counter->n_max) {
-		if (counter->counts[seq]++ == 0)
+		if (counter->counts[seq]++ == 0) {
 			counter->distinct++;
+			/* accepted in order, delivered in order: a repeat may come late, a first not */
+			if (seq + 1 < counter->highest)
+				counter->out_of_order++;
+			counter->highest = MAX (counter->highest, (guint) seq + 1);
+		}
 		counter->total++;
 	} else {
 		counter->other++;
@@ -165,6 +172,17 @@ counter_get (Counter *counter, guint seq)
 	return n;
 }
 
+static guint
+counter_get_distinct (Counter *counter)
+{
+	guint n;
+
+	g_mutex_lock (&counter->lock);
+	n = counter->distinct;
+	g_mutex_unlock (&counter->lock);
+	return n;
+}
+
 typedef struct {
 	Counter *counter;
 	const gboolean *wanted; /* NULL: all of 0 .. n_max - 1 */
@@ -205,10 +223,13 @@ counter_assert_all (Counter *counter, const gboolean *wanted, TetherTestEnv *env
 			}
 		}
 	}
+	g_mutex_lock (&counter->lock);
 	g_printerr ("# all arrived (%.1f s after the wait began): %u distinct, %u in all, "
-	            "%u duplicates\n",
+	            "%u duplicates, %u out of order\n",
 	            (g_get_monotonic_time () - start) / 1e6, counter->distinct, counter->total,
-	            counter->total - counter->distinct);
+	            counter->total - counter->distinct, counter->out_of_order);
+	g_assert_cmpuint (counter->out_of_order, ==, 0);
+	g_mutex_unlock (&counter->lock);
 }
 
 /* ---- one test's world ---- */
@@ -218,6 +239,7 @@ typedef struct {
 	TetherTestBroker *broker;
 	TetherTestProxy *proxy;
 	Counter *counter;
+	gsize log_start; /* where the log of the running tetherd starts, when known */
 } Delivery;
 
 static void
@@ -316,6 +338,16 @@ get_string_property (Delivery *d, const char *name)
 	return g_variant_dup_string (value, NULL);
 }
 
+static gsize
+log_size (Delivery *d)
+{
+	GStatBuf st;
+
+	if (g_stat (tether_test_env_get_daemon_log (d->env), &st) != 0)
+		return 0;
+	return (gsize) st.st_size;
+}
+
 /* stops tetherd, sets connection keys in the settings file, starts it again */
 static void
 set_connection_keys (Delivery *d, const char *const *keys_and_values)
@@ -325,6 +357,8 @@ set_connection_keys (Delivery *d, const char *const *keys_and_values)
 	g_autofree char *path = tether_test_env_path (d->env, "tether.conf");
 
 	tether_test_env_stop_daemon (d->env);
+	/* what the next tetherd logs starts here */
+	d->log_start = log_size (d);
 	g_key_file_load_from_file (key_file, path, G_KEY_FILE_KEEP_COMMENTS, &error);
 	g_assert_no_error (error);
 	for (guint i = 0; keys_and_values[i] != NULL; i += 2)
@@ -369,6 +403,12 @@ remote_error (GError *error)
 /* ---- publishing ---- */
 
 static GVariant *
+bytes_variant (const char *text)
+{
+	return g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, text, strlen (text), 1);
+}
+
+static GVariant *
 numbered_message (guint seq, gsize pad, GVariant *options)
 {
 	g_autoptr(GString) text = g_string_new (NULL);
@@ -396,7 +436,8 @@ typedef struct {
 	guint max_in_flight;
 	guint in_flight;
 	gsize pad;
-	gboolean *acked; /* [end]: Publish answered with an id */
+	gboolean *acked;       /* [end]: Publish answered with an id */
+	GHashTable *seq_of_id; /* the id Publish answered -> its sequence number */
 	guint n_acked;
 	guint n_failed;
 	char *last_error;
@@ -421,9 +462,17 @@ batch_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 	publisher->in_flight--;
 	if (tether_dbus_connection1_call_publish_batch_finish (TETHER_DBUS_CONNECTION1 (source),
 	                                                       &ids, result, &error)) {
-		g_assert_cmpuint (g_variant_n_children (ids), ==, call->count);
-		for (guint i = 0; i < call->count; i++)
+		gsize n_ids = 0;
+		const guint64 *id_values =
+		        g_variant_get_fixed_array (ids, &n_ids, sizeof (guint64));
+
+		g_assert_cmpuint (n_ids, ==, call->count);
+		for (guint i = 0; i < call->count; i++) {
 			publisher->acked[call->first + i] = TRUE;
+			g_hash_table_insert (publisher->seq_of_id,
+			                     g_memdup2 (&id_values[i], sizeof (guint64)),
+			                     GUINT_TO_POINTER (call->first + i));
+		}
 		publisher->n_acked += call->count;
 	} else {
 		publisher->n_failed += call->count;
@@ -468,6 +517,7 @@ publisher_new (TetherDBusConnection1 *proxy, guint first, guint end, guint batch
 	publisher->batch = batch;
 	publisher->max_in_flight = max_in_flight;
 	publisher->acked = g_new0 (gboolean, end);
+	publisher->seq_of_id = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
 	return publisher;
 }
 
@@ -478,6 +528,7 @@ publisher_free (Publisher *publisher)
 	while (publisher->in_flight > 0)
 		g_main_context_iteration (NULL, TRUE);
 	g_free (publisher->acked);
+	g_hash_table_unref (publisher->seq_of_id);
 	g_free (publisher->last_error);
 	g_free (publisher);
 }
@@ -572,13 +623,72 @@ assert_result (Results *results, guint64 id, const char *status, guint timeout_m
 
 /* ---- the loss tests ---- */
 
-/* the broker dies (SIGKILL) and comes back while the counter re-subscribes before tetherd */
-static void
-broker_outage (Delivery *d)
+static gboolean
+not_connected (gpointer user_data)
 {
+	Delivery *d = user_data;
+
+	return g_strcmp0 (tether_dbus_connection1_get_state (connection_proxy (d)), "connected") !=
+	       0;
+}
+
+typedef struct {
+	Results *results;
+	Publisher *publisher;
+	Counter *counter;
+	guint64 missing_id;
+} DeliveredWait;
+
+/* every message the broker acknowledged to tetherd has reached the counter */
+static gboolean
+counter_has_delivered (gpointer user_data)
+{
+	DeliveredWait *wait = user_data;
+	GHashTableIter iter;
+	gpointer key;
+	gpointer value;
+
+	g_hash_table_iter_init (&iter, wait->results->statuses);
+	while (g_hash_table_iter_next (&iter, &key, &value)) {
+		gpointer seq = NULL;
+
+		if (g_strcmp0 (value, "delivered") != 0)
+			continue;
+		wait->missing_id = *(guint64 *) key;
+		/* the answer to its Publish may still be on its way */
+		if (!g_hash_table_lookup_extended (wait->publisher->seq_of_id, key, NULL, &seq) ||
+		    counter_get (wait->counter, GPOINTER_TO_UINT (seq)) == 0)
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/*
+ * The broker dies (SIGKILL) and comes back while the counter re-subscribes
+ * before tetherd. A broker that dies loses what it acknowledged to tetherd
+ * and had not yet passed on to the counter (it is in the broker's buffers,
+ * or discarded with the reset of its sockets): no client can keep that. So
+ * tetherd's link goes first, and the broker dies once the counter has every
+ * message the broker acknowledged on it; what tetherd had sent and not seen
+ * acknowledged is lost with the link and the broker, and tetherd must send
+ * it again.
+ */
+static void
+broker_outage (Delivery *d, Results *results, Publisher *publisher)
+{
+	DeliveredWait wait = { results, publisher, d->counter, 0 };
+
 	tether_test_proxy_set_mode (d->proxy, TETHER_TEST_PROXY_REFUSE);
-	tether_test_broker_kill (d->broker);
 	tether_test_proxy_cut (d->proxy);
+
+	/* tetherd saw the end of the link: no acknowledgement comes after its State changes */
+	g_assert_true (tether_test_wait_until (not_connected, d, TETHER_TEST_TIMEOUT_MS));
+	if (!tether_test_wait_until (counter_has_delivered, &wait, ARRIVAL_TIMEOUT_MS))
+		g_error ("message %" G_GUINT64_FORMAT " was acknowledged by the broker and never "
+		         "reached the counter",
+		         wait.missing_id);
+
+	tether_test_broker_kill (d->broker);
 	tether_test_broker_start (d->broker);
 	counter_connect (d->counter);
 	tether_test_proxy_set_mode (d->proxy, TETHER_TEST_PROXY_FORWARD);
@@ -594,28 +704,38 @@ test_broker_restarts (void)
 	const guint kill_at[] = { 2000, 4500, 7000 };
 	guint kills = 0;
 	gint64 start;
+	Results results;
 
 	delivery_start (&d, NULL);
 	delivery_provision (&d);
 	d.counter = counter_new (d.env, d.broker, BROKER_RESTART_MESSAGES);
 	delivery_add_connection (&d);
 	tether_test_env_wait_state (d.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	results_init (&results, &d);
 
-	/* 10,000 in batches of 50, four calls in flight; the broker dies three times */
+	/*
+	 * 10,000 in batches of 50, four calls in flight; the broker dies three
+	 * times while tetherd streams to it: once so many have arrived
+	 */
 	start = g_get_monotonic_time ();
 	publisher = publisher_new (connection_proxy (&d), 0, BROKER_RESTART_MESSAGES, 50, 4);
 	publisher_fill (publisher);
 	while (!publisher_done (publisher) || kills < G_N_ELEMENTS (kill_at)) {
-		if (kills < G_N_ELEMENTS (kill_at) && publisher->n_acked >= kill_at[kills]) {
+		guint arrived = counter_get_distinct (d.counter);
+
+		if (g_get_monotonic_time () - start > ARRIVAL_TIMEOUT_MS * 1000)
+			g_error ("the broker died %u times in %u s; %u acknowledged, %u arrived",
+			         kills, ARRIVAL_TIMEOUT_MS / 1000, publisher->n_acked, arrived);
+		if (kills < G_N_ELEMENTS (kill_at) && arrived >= kill_at[kills]) {
 			g_printerr ("# killing the broker at %u acknowledged, %u arrived\n",
-			            publisher->n_acked, d.counter->distinct);
-			broker_outage (&d);
+			            publisher->n_acked, arrived);
+			broker_outage (&d, &results, publisher);
 			kills++;
 		} else if (!publisher_done (publisher)) {
 			g_main_context_iteration (NULL, TRUE);
 		} else {
-			/* published before the broker died three times: it dies anyway */
-			tether_test_iterate (50);
+			/* all published, not all arrived: the next kill waits for arrivals */
+			tether_test_iterate (20);
 		}
 	}
 	g_printerr ("# published %u in %.1f s\n", publisher->n_acked,
@@ -626,6 +746,10 @@ test_broker_restarts (void)
 	g_assert_true (tether_test_wait_property (G_DBUS_PROXY (connection_proxy (&d)), "Queued",
 	                                          g_variant_new_uint64 (0),
 	                                          TETHER_TEST_TIMEOUT_MS));
+	/* each acknowledgement counted once, however often its message went */
+	g_assert_cmpuint (get_uint64_property (&d, "Delivered"), ==, BROKER_RESTART_MESSAGES);
+	g_assert_cmpuint (get_uint64_property (&d, "Dropped"), ==, 0);
+	results_clear (&results);
 }
 
 /* more than can be published before the kill lands: the kill finds calls in flight */
@@ -1228,6 +1352,13 @@ test_publish_while_connecting (void)
 	g_assert_cmpstr (state, ==, "connecting");
 	g_assert_cmpuint (get_uint64_property (&d, "Queued"), ==, 1);
 	g_assert_cmpuint (tether_test_proxy_get_n_accepted (d.proxy), ==, 1);
+
+	/* a message the cloud would never take is refused at once, and not queued */
+	g_assert_false (tether_dbus_connection1_call_publish_sync (
+	        connection_proxy (&d), "telemetry", bytes_variant ("not json"),
+	        g_variant_new ("a{sv}", NULL), G_DBUS_CALL_FLAGS_NONE, 10000, NULL, NULL, &error));
+	g_assert_cmpstr (remote_error (error), ==, "org.tether.Error.Refused");
+	g_assert_cmpuint (get_uint64_property (&d, "Queued"), ==, 1);
 }
 
 /* ---- the rest of the promise ---- */
@@ -1260,6 +1391,49 @@ test_one_daemon_per_state_dir (void)
 }
 
 typedef struct {
+	TetherTestProxy *proxy;
+	guint n;
+} AcceptWait;
+
+static gboolean
+proxy_accepted_n (gpointer user_data)
+{
+	AcceptWait *wait = user_data;
+
+	return tether_test_proxy_get_n_accepted (wait->proxy) >= wait->n;
+}
+
+/* the lines of tetherd's log at @level ("INFO", "WARNING", NULL: any) holding @needle */
+static guint
+count_log_lines_at (Delivery *d, const char *level, const char *needle)
+{
+	g_autofree char *log = NULL;
+	g_auto(GStrv) lines = NULL;
+	gsize size = 0;
+	guint n = 0;
+
+	g_assert_true (
+	        g_file_get_contents (tether_test_env_get_daemon_log (d->env), &log, &size, NULL));
+	g_assert_cmpuint (size, >=, d->log_start);
+	lines = g_strsplit (log + d->log_start, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++) {
+		g_autofree char *tag = g_strdup_printf ("-%s", level != NULL ? level : "");
+
+		if (strstr (lines[i], needle) != NULL &&
+		    (level == NULL || strstr (lines[i], tag) != NULL))
+			n++;
+	}
+	return n;
+}
+
+/* the lines of tetherd's log that hold @needle, since d->log_start */
+static guint
+count_log_lines (Delivery *d, const char *needle)
+{
+	return count_log_lines_at (d, NULL, needle);
+}
+
+typedef struct {
 	Delivery *d;
 	const char *id;
 } ErrorWait;
@@ -1280,6 +1454,8 @@ test_duplicate_client_id (void)
 {
 	g_auto(Delivery) d = { 0 };
 	ErrorWait wait = { &d, "a" };
+	AcceptWait accepted = { NULL, 0 };
+	const char *ids[] = { "a", "b" };
 	g_autofree char *endpoint = NULL;
 
 	delivery_start (&d, NULL);
@@ -1300,6 +1476,223 @@ test_duplicate_client_id (void)
 			         tether_dbus_connection1_get_last_error (
 			                 tether_test_env_get_connection (d.env, "b")));
 	}
+
+	/* they go on throwing each other out: each change and each text logged once */
+	accepted.proxy = d.proxy;
+	accepted.n = tether_test_proxy_get_n_accepted (d.proxy) + 6;
+	g_assert_true (tether_test_wait_until (proxy_accepted_n, &accepted, 30000));
+	for (guint i = 0; i < G_N_ELEMENTS (ids); i++) {
+		g_autofree char *lost =
+		        g_strdup_printf ("connection %s: connected -> connecting", ids[i]);
+		g_autofree char *back =
+		        g_strdup_printf ("connection %s: connecting -> connected", ids[i]);
+		g_autofree char *duplicate =
+		        g_strdup_printf ("connection %s: the broker at localhost", ids[i]);
+
+		g_assert_cmpuint (count_log_lines_at (&d, "INFO", lost), <=, 1);
+		g_assert_cmpuint (count_log_lines_at (&d, "INFO", back), ==, 1);
+		g_assert_cmpuint (count_log_lines_at (&d, "WARNING", duplicate), <=, 1);
+	}
+	g_printerr ("# %u connections made; 'connected -> connecting' logged %u times, %u in "
+	            "the debug log\n",
+	            tether_test_proxy_get_n_accepted (d.proxy),
+	            count_log_lines_at (&d, "INFO", "connected -> connecting"),
+	            count_log_lines_at (&d, "DEBUG", "connected -> connecting"));
+}
+
+/* ---- reconnecting ---- */
+
+/* a broker that cannot be reached: tried again and again, logged once */
+static void
+test_state_logged_once (void)
+{
+	g_auto(Delivery) d = { 0 };
+	const char *keys[] = { "reconnect-min", "1", "reconnect-max", "1", NULL };
+	AcceptWait wait = { NULL, 0 };
+	g_autofree char *last_error = NULL;
+	guint failed;
+	guint errors;
+
+	delivery_start (&d, NULL);
+	tether_test_proxy_set_mode (d.proxy, TETHER_TEST_PROXY_REFUSE);
+	delivery_provision (&d);
+	delivery_add_connection (&d);
+	set_connection_keys (&d, keys);
+
+	/* each attempt is a connection and a TLS probe: at least five attempts */
+	wait.proxy = d.proxy;
+	wait.n = tether_test_proxy_get_n_accepted (d.proxy) + 10;
+	g_assert_true (tether_test_wait_until (proxy_accepted_n, &wait, 30000));
+	tether_test_env_wait_state (d.env, CONNECTION, "failed", TETHER_TEST_TIMEOUT_MS);
+	last_error = get_string_property (&d, "LastError");
+	g_assert_cmpstr (last_error, !=, "");
+
+	/* one change of State, one LastError, however many attempts */
+	failed = count_log_lines_at (&d, "INFO", "connection " CONNECTION ": connecting -> failed");
+	errors = count_log_lines_at (&d, "WARNING", last_error);
+	g_printerr ("# %u connections refused; '-> failed' logged %u times, LastError %u times\n",
+	            tether_test_proxy_get_n_accepted (d.proxy), failed, errors);
+	g_assert_cmpuint (failed, ==, 1);
+	g_assert_cmpuint (errors, ==, 1);
+
+	/* back, then lost again: each change once more */
+	tether_test_proxy_set_mode (d.proxy, TETHER_TEST_PROXY_FORWARD);
+	tether_test_env_wait_state (d.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	g_assert_cmpuint (
+	        count_log_lines_at (&d, "INFO", "connection " CONNECTION ": failed -> connected"),
+	        ==, 1);
+}
+
+static void
+write_network_file (const char *path, const char *contents)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_file_set_contents (path, contents, -1, &error);
+	g_assert_no_error (error);
+}
+
+typedef struct {
+	Delivery *d;
+	const char *needle;
+} LogWait;
+
+static gboolean
+log_has (gpointer user_data)
+{
+	LogWait *wait = user_data;
+
+	return count_log_lines (wait->d, wait->needle) > 0;
+}
+
+/*
+ * A connection that waits out a long backoff tries again at once when
+ * GNetworkMonitor says the network is back. tetherd gets a network monitor
+ * of the test's own (tests/gio-modules), driven by a file.
+ */
+static void
+test_network_back (void)
+{
+	g_auto(Delivery) d = { 0 };
+	const char *keys[] = { "reconnect-min", "300", "reconnect-max", "300", NULL };
+	g_autofree char *network = NULL;
+	LogWait gone = { &d, "connection " CONNECTION ": the network is gone" };
+	gboolean wanted[1] = { TRUE };
+	g_autoptr(GError) error = NULL;
+	gint64 start;
+
+	d.env = tether_test_env_new ();
+	network = tether_test_env_path (d.env, "network");
+	write_network_file (network, "up");
+	g_setenv ("GIO_EXTRA_MODULES", g_getenv ("TETHER_TEST_GIO_MODULES"), TRUE);
+	g_setenv ("GIO_USE_NETWORK_MONITOR", "tether-test", TRUE);
+	g_setenv ("TETHER_TEST_NETWORK_FILE", network, TRUE);
+
+	/* the broker cannot be reached: the next attempt is 150 to 300 s away */
+	delivery_start (&d, NULL);
+	tether_test_proxy_set_mode (d.proxy, TETHER_TEST_PROXY_REFUSE);
+	delivery_provision (&d);
+	delivery_add_connection (&d);
+	set_connection_keys (&d, keys);
+	tether_test_env_wait_state (d.env, CONNECTION, "failed", TETHER_TEST_TIMEOUT_MS);
+	g_assert_true (publish_one (&d, 0, 0, NULL, NULL, &error));
+
+	/* the network goes, the broker can be reached again, the network comes back */
+	write_network_file (network, "down");
+	g_assert_true (tether_test_wait_until (log_has, &gone, TETHER_TEST_TIMEOUT_MS));
+	d.counter = counter_new (d.env, d.broker, G_N_ELEMENTS (wanted));
+	tether_test_proxy_set_mode (d.proxy, TETHER_TEST_PROXY_FORWARD);
+	start = g_get_monotonic_time ();
+	write_network_file (network, "up");
+	tether_test_env_wait_state (d.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	g_printerr ("# connected %.1f s after the network came back\n",
+	            (g_get_monotonic_time () - start) / 1e6);
+	counter_assert_all (d.counter, wanted, d.env);
+	g_assert_cmpuint (count_log_lines (&d, "the network changed, reconnecting now"), ==, 1);
+}
+
+/* ---- an outbox of a newer tether ---- */
+
+static gboolean
+names_version (gpointer user_data)
+{
+	Delivery *d = user_data;
+	const char *last_error = tether_dbus_connection1_get_last_error (connection_proxy (d));
+
+	return last_error != NULL && strstr (last_error, "version 9") != NULL;
+}
+
+/* the names and sizes of the files under @dir, one line each, in order */
+static char *
+list_tree (const char *dir)
+{
+	g_autoptr(GDir) handle = g_dir_open (dir, 0, NULL);
+	g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+	const char *name;
+
+	while (handle != NULL && (name = g_dir_read_name (handle)) != NULL) {
+		g_autofree char *path = g_build_filename (dir, name, NULL);
+		GStatBuf st;
+
+		g_assert_cmpint (g_stat (path, &st), ==, 0);
+		g_ptr_array_add (lines, g_strdup_printf ("%s %ld", name, (long) st.st_size));
+	}
+	g_ptr_array_sort (lines, compare_strings);
+	g_ptr_array_add (lines, NULL);
+	return g_strjoinv ("\n", (char **) lines->pdata);
+}
+
+/* tetherd meets an outbox in a newer format: it says so, and neither uses nor removes it */
+static void
+test_newer_format (void)
+{
+	g_auto(Delivery) d = { 0 };
+	g_autoptr(GKeyFile) state = g_key_file_new ();
+	g_autoptr(GError) error = NULL;
+	g_autoptr(TetherTestCtlResult) refused = NULL;
+	g_autofree char *dir = NULL;
+	g_autofree char *state_path = NULL;
+	g_autofree char *before = NULL;
+	g_autofree char *after = NULL;
+	g_autofree char *state_text = NULL;
+
+	delivery_start (&d, NULL);
+	tether_test_proxy_set_mode (d.proxy, TETHER_TEST_PROXY_REFUSE);
+	delivery_provision (&d);
+	delivery_add_connection (&d);
+	for (guint seq = 0; seq < 3; seq++)
+		g_assert_true (publish_one (&d, seq, 0, NULL, NULL, &error));
+	tether_test_env_stop_daemon (d.env);
+
+	/* what a later tether would write */
+	dir = outbox_dir (&d);
+	state_path = g_build_filename (dir, "outbox.state", NULL);
+	g_assert_true (g_key_file_load_from_file (state, state_path, G_KEY_FILE_NONE, &error));
+	g_key_file_set_integer (state, "outbox", "version", 9);
+	g_assert_true (g_key_file_save_to_file (state, state_path, &error));
+	before = list_tree (dir);
+
+	tether_test_env_start_daemon (d.env);
+	g_assert_true (tether_test_wait_until (names_version, &d, TETHER_TEST_TIMEOUT_MS));
+	state_text = get_string_property (&d, "State");
+	g_assert_cmpstr (state_text, ==, "failed");
+	g_assert_false (publish_one (&d, 3, 0, NULL, NULL, &error));
+	g_assert_nonnull (strstr (error->message, "version 9"));
+	g_clear_error (&error);
+
+	/* it may hold messages: removed only on purpose */
+	refused = tether_test_env_ctl (d.env, NULL, "connection", "remove", CONNECTION, NULL);
+	g_assert_cmpint (refused->status, !=, 0);
+	g_assert_nonnull (strstr (refused->err, "--discard-queued"));
+	tether_test_env_restart_daemon (d.env);
+	g_assert_true (tether_test_wait_until (names_version, &d, TETHER_TEST_TIMEOUT_MS));
+	after = list_tree (dir);
+	g_assert_cmpstr (after, ==, before);
+	g_assert_cmpuint (count_log_lines (&d, "newer than this tether reads"), >=, 2);
+
+	tether_test_env_ctl_ok (d.env, "connection", "remove", CONNECTION, "--discard-queued",
+	                        NULL);
+	g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
 }
 
 static gboolean
@@ -1329,8 +1722,8 @@ test_purge_and_remove (void)
 
 	shown = tether_test_env_ctl (d.env, NULL, "connection", "show", CONNECTION, NULL);
 	g_assert_cmpint (shown->status, ==, 0);
-	g_assert_nonnull (strstr (shown->out, "queued"));
-	g_assert_nonnull (strstr (shown->out, "10"));
+	g_assert_nonnull (strstr (shown->out, "\nqueued: 10\n"));
+	g_assert_nonnull (strstr (shown->out, "\ndelivered: 0\n"));
 
 	tether_test_env_ctl_ok (d.env, "connection", "purge", CONNECTION, NULL);
 	g_assert_cmpuint (get_uint64_property (&d, "Queued"), ==, 0);
@@ -1369,5 +1762,8 @@ main (int argc, char **argv)
 	tether_test_add ("/delivery/one-daemon-per-state-dir", test_one_daemon_per_state_dir);
 	tether_test_add ("/delivery/duplicate-client-id", test_duplicate_client_id);
 	tether_test_add ("/delivery/purge-and-remove", test_purge_and_remove);
+	tether_test_add ("/delivery/state-logged-once", test_state_logged_once);
+	tether_test_add ("/delivery/network-back", test_network_back);
+	tether_test_add ("/delivery/newer-format", test_newer_format);
 	return g_test_run ();
 }
