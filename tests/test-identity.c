@@ -1239,6 +1239,71 @@ test_renew_rejected (void)
 	g_free (signals.message);
 }
 
+/*
+ * tetherd dies between the two renames that promote a renewed pair (active -> old, pending ->
+ * active): when it starts again it finishes the promotion, and the device connects with the
+ * renewed pair.
+ */
+static void
+test_renew_interrupted (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherTestCert) ca = NULL;
+	g_autoptr(TetherTestCert) renewed = NULL;
+	g_autoptr(TetherDBusIdentity1) identity = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *csr = NULL;
+	g_autofree char *pem = NULL;
+	g_autofree char *old_serial = NULL;
+	g_autofree char *pending_key_path = NULL;
+	g_autofree char *pending_key = NULL;
+	g_autofree char *pending_chain = NULL;
+	g_autofree char *active = NULL;
+	g_autofree char *old = NULL;
+	g_autofree char *pending = NULL;
+	g_autofree char *active_key = NULL;
+	g_autofree char *key_path = NULL;
+
+	id_start (&id);
+	connect_device (&id);
+	csr = renew_request (&id);
+	ca = device_ca (&id);
+	renewed = tether_test_cert_sign_csr (ca, csr, 0, 0, &error);
+	g_assert_no_error (error);
+	pem = tether_test_cert_get_chain_pem (renewed);
+	identity = get_identity (&id, "device");
+	old_serial = g_strdup (tether_dbus_identity1_get_serial (identity));
+	g_clear_object (&identity);
+
+	/* the state a crash after the first rename leaves: the renewed pair, no active one */
+	tether_test_env_kill_daemon (id.env);
+	pending_key_path = state_file (&id, "device", "pending/key.pem");
+	g_assert_true (g_file_get_contents (pending_key_path, &pending_key, NULL, NULL));
+	pending_chain = state_file (&id, "device", "pending/chain.pem");
+	g_assert_true (g_file_set_contents_full (pending_chain, pem, -1,
+	                                         G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error));
+	g_assert_no_error (error);
+	active = state_file (&id, "device", "active");
+	old = state_file (&id, "device", "old");
+	g_assert_cmpint (g_rename (active, old), ==, 0);
+
+	/* the next start finishes the promotion */
+	tether_test_env_start_daemon (id.env);
+	tether_test_env_wait_state (id.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	identity = get_identity (&id, "device");
+	g_assert_cmpstr (tether_dbus_identity1_get_state (identity), ==, "ready");
+	g_assert_cmpstr (tether_dbus_identity1_get_serial (identity), !=, old_serial);
+	g_assert_false (tether_dbus_identity1_get_pending (identity));
+	key_path = state_file (&id, "device", "active/key.pem");
+	g_assert_true (g_file_get_contents (key_path, &active_key, NULL, NULL));
+	g_assert_cmpstr (active_key, ==, pending_key);
+	assert_private_file (key_path);
+	pending = state_file (&id, "device", "pending");
+	g_assert_false (g_file_test (pending, G_FILE_TEST_EXISTS));
+	g_assert_false (g_file_test (old, G_FILE_TEST_EXISTS));
+	assert_telemetry (&id, "{\"after\":\"interrupted promotion\"}");
+}
+
 /* no connection uses the identity: the renewed pair becomes the active one at once */
 static void
 test_renew_unused (void)
@@ -1755,6 +1820,7 @@ main (int argc, char **argv)
 	tether_test_add ("/identity/renew/manual", test_renew_manual);
 	tether_test_add ("/identity/renew/rejected", test_renew_rejected);
 	tether_test_add ("/identity/renew/unused", test_renew_unused);
+	tether_test_add ("/identity/renew/interrupted", test_renew_interrupted);
 	tether_test_add ("/identity/est/enroll", test_est_enroll);
 	tether_test_add ("/identity/est/auto-renew", test_est_auto_renew);
 	tether_test_add ("/identity/est/refused", test_est_refused);
