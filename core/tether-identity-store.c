@@ -1135,6 +1135,22 @@ check_chain (TetherIdentityStore *self, guint threshold, GPtrArray *certs, guint
 		                                     "need the intermediates)"),
 		                            issuer));
 	}
+	for (guint i = 1; i < chain->len; i++) {
+		gnutls_x509_crt_t ca = g_ptr_array_index (chain, i);
+		gint64 ca_not_after = gnutls_x509_crt_get_expiration_time (ca);
+
+		if (ca_not_after <= now) {
+			g_autofree gchar *what = describe_cert (ca);
+			g_autofree gchar *date = format_date (ca_not_after);
+			tether_strv_builder_take (
+			        warnings,
+			        g_strdup_printf (_("certificate %u of %u ('%s') expired on %s: a "
+			                           "server that checks the chain as the device "
+			                           "sends it refuses it; install the chain with a "
+			                           "current copy of that CA certificate"),
+			                            i + 1, chain->len, what, date));
+		}
+	}
 	if (not_before > now) {
 		g_autofree gchar *date = format_date (not_before);
 		tether_strv_builder_take (

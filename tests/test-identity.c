@@ -838,6 +838,10 @@ test_install_warnings (void)
 	g_autofree char *ending_pem = NULL;
 	g_autoptr(TetherTestCtlResult) first = NULL;
 	g_autoptr(TetherTestCtlResult) second = NULL;
+	g_autoptr(TetherTestCert) old_sub = NULL;
+	g_autoptr(TetherTestCert) from_old_sub = NULL;
+	g_autofree char *from_old_sub_pem = NULL;
+	g_autoptr(TetherTestCtlResult) third = NULL;
 	gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
 	id_start (&id);
@@ -853,6 +857,16 @@ test_install_warnings (void)
 	second = install_text (&id, ending_pem);
 	assert_ok (second);
 	g_assert_nonnull (strstr (second->err, "renewal is due"));
+
+	/* an intermediate that has expired, though the device certificate has not */
+	old_sub = make_cert (TETHER_TEST_CERT_CA, "Tether Test Old Sub CA", ca,
+	                     now - 10 * TETHER_TEST_DAY, now - TETHER_TEST_DAY, NULL);
+	from_old_sub = sign_request (&id, old_sub, 0, 0);
+	from_old_sub_pem = tether_test_cert_get_chain_pem (from_old_sub);
+	third = install_text (&id, from_old_sub_pem);
+	assert_ok (third);
+	g_assert_nonnull (strstr (third->err, "certificate 2 of"));
+	g_assert_nonnull (strstr (third->err, "('Tether Test Old Sub CA') expired on"));
 }
 
 /* ---- CSR options ---- */
