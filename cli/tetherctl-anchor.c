@@ -33,11 +33,12 @@ test_anchor (TetherctlContext *ctx, const char *name, const char *host, guint16 
 	        out_result, NULL, error);
 }
 
-/* For connection add|modify --test: TRUE when one of @anchors vouches for @endpoint;
- * otherwise each failure goes to standard error and @error says nothing was changed. */
+/* For connection add|modify --test: TRUE when one of @anchors vouches for @endpoint (at
+ * @default_port when it names none); otherwise each failure goes to standard error and @error
+ * says nothing was changed. */
 gboolean
 tetherctl_test_anchors (TetherctlContext *ctx, const char *const *anchors, const char *endpoint,
-                        GError **error)
+                        guint16 default_port, GError **error)
 {
 	g_autofree char *host = NULL;
 	g_autofree char *host_port = NULL;
@@ -45,7 +46,9 @@ tetherctl_test_anchors (TetherctlContext *ctx, const char *const *anchors, const
 	g_autoptr(GVariant) options = tetherctl_no_options ();
 	guint16 port = 0;
 
-	if (!tetherctl_parse_endpoint (endpoint, TETHERCTL_DEFAULT_PORT, &host, &port, error))
+	if (!tetherctl_parse_endpoint (endpoint,
+	                               default_port != 0 ? default_port : TETHERCTL_DEFAULT_PORT,
+	                               &host, &port, error))
 		return FALSE;
 	if (tetherctl_manager (ctx, error) == NULL)
 		return FALSE;

@@ -18,7 +18,7 @@ gboolean tetherctl_monitor (TetherctlContext *ctx, char **args, GError **error);
 /* tetherctl-anchor.c */
 extern const TetherctlCommand tetherctl_anchor_commands[];
 gboolean tetherctl_test_anchors (TetherctlContext *ctx, const char *const *anchors,
-                                 const char *endpoint, GError **error);
+                                 const char *endpoint, guint16 default_port, GError **error);
 
 /* tetherctl-identity.c */
 extern const TetherctlCommand tetherctl_identity_commands[];

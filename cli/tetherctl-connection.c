@@ -133,9 +133,10 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ConnectionFlags, connection_flags_clear)
 	   "lists them with their types). VALUE is read by the option's type: text as it is, "     \
 	   "true/false (yes/no, 1/0) for booleans, whole numbers in range for integers, "          \
 	   "a,b,c for a list of strings, k=v,k=v for a dictionary of strings, and the GVariant "   \
-	   "text format for anything else.\n\n--test first checks each --anchor against the "      \
-	   "endpoint (port 8883 unless given) and changes nothing unless one of them vouches "     \
-	   "for the server.")
+	   "text format for anything else.\n\n--test first checks each trust anchor (those "     \
+	   "given, else the connection's, else the cloud's default ones) against the endpoint "   \
+	   "(the cloud's default endpoint and port unless given) and changes nothing unless one " \
+	   "of them vouches for the server.")
 
 /* The entries for add; modify uses them from the second on (all but --cloud), said for a change. */
 static void
@@ -253,6 +254,33 @@ build_settings (TetherctlContext *ctx, ConnectionFlags *flags, const char *cloud
 	return TRUE;
 }
 
+/*
+ * connection add|modify --test: the anchors and endpoint the connection will use (those given,
+ * else the present ones, else the cloud's defaults), checked against the server
+ */
+static gboolean
+test_before_saving (TetherctlContext *ctx, const char *cloud_name, const char *const *anchors,
+                    const char *endpoint, GError **error)
+{
+	g_autoptr(TetherDBusCloud1) cloud = tetherctl_get_cloud (ctx, cloud_name, error);
+
+	if (cloud == NULL)
+		return FALSE;
+	if (anchors == NULL || anchors[0] == NULL)
+		anchors = tether_dbus_cloud1_get_default_anchors (cloud);
+	if (anchors == NULL || anchors[0] == NULL)
+		return tetherctl_usage_error (
+		        error, _("--test needs a trust anchor: give --anchor NAME (cloud '%s' "
+		                 "bundles no default)"),
+		                  cloud_name);
+	if (endpoint == NULL || *endpoint == '\0')
+		endpoint = tether_dbus_cloud1_get_default_endpoint (cloud);
+	if (endpoint == NULL || *endpoint == '\0')
+		return tetherctl_usage_error (error, _("--test needs --endpoint HOST[:PORT]"));
+	return tetherctl_test_anchors (ctx, anchors, endpoint,
+	                               tether_dbus_cloud1_get_default_port (cloud), error);
+}
+
 static gboolean
 connection_add (TetherctlContext *ctx, char **args, GError **error)
 {
@@ -282,18 +310,15 @@ connection_add (TetherctlContext *ctx, char **args, GError **error)
 	if (flags.cloud == NULL)
 		return tetherctl_usage_error (error, _("Give the cloud with --cloud CLOUD (see "
 		                                       "'tetherctl clouds')"));
-	if (flags.test && flags.anchors == NULL)
-		return tetherctl_usage_error (error, _("--test needs at least one --anchor"));
-	if (flags.test && flags.endpoint == NULL)
-		return tetherctl_usage_error (error, _("--test needs --endpoint HOST[:PORT]"));
 
 	manager = tetherctl_manager (ctx, error);
 	if (manager == NULL)
 		return FALSE;
 	if (!build_settings (ctx, &flags, flags.cloud, NULL, settings, error))
 		return FALSE;
-	if (flags.test && !tetherctl_test_anchors (ctx, (const char *const *) flags.anchors,
-	                                           flags.endpoint, error))
+	if (flags.test &&
+	    !test_before_saving (ctx, flags.cloud, (const char *const *) flags.anchors,
+	                         flags.endpoint, error))
 		return FALSE;
 
 	settings_value = g_variant_ref_sink (g_variant_dict_end (settings));
@@ -367,27 +392,15 @@ connection_modify (TetherctlContext *ctx, char **args, GError **error)
 
 	/* --test checks what the connection will use: the new anchors and endpoint, or the
 	 * present ones */
-	if (flags.test) {
-		const char *const *anchors =
-		        flags.anchors != NULL
-		                ? (const char *const *) flags.anchors
-		                : tether_dbus_connection1_get_trust_anchors (connection);
-		const char *endpoint = flags.endpoint != NULL
-		                               ? flags.endpoint
-		                               : tether_dbus_connection1_get_endpoint (connection);
-
-		if (anchors == NULL || anchors[0] == NULL)
-			return tetherctl_usage_error (
-			        error,
-			        _("--test needs a trust anchor: the connection has none, give "
-			                 "--anchor"));
-		if (endpoint == NULL || *endpoint == '\0')
-			return tetherctl_usage_error (
-			        error, _("--test needs an endpoint: the connection has none, give "
-			                 "--endpoint"));
-		if (!tetherctl_test_anchors (ctx, anchors, endpoint, error))
-			return FALSE;
-	}
+	if (flags.test &&
+	    !test_before_saving (
+	            ctx, tether_dbus_connection1_get_cloud (connection),
+	            flags.anchors != NULL ? (const char *const *) flags.anchors
+	                                  : tether_dbus_connection1_get_trust_anchors (connection),
+	            flags.endpoint != NULL ? flags.endpoint
+	                                   : tether_dbus_connection1_get_endpoint (connection),
+	            error))
+		return FALSE;
 
 	settings_value = g_variant_ref_sink (g_variant_dict_end (settings));
 	return update_connection (ctx, positional[0], settings_value, error);

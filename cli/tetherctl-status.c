@@ -160,6 +160,11 @@ cloud_json (TetherctlContext *ctx, JsonBuilder *builder, TetherDBusCloud1 *cloud
 	tetherctl_json_strv (builder, "publish-options",
 	                     tether_dbus_cloud1_get_publish_options (cloud));
 	tetherctl_json_strv (builder, "bundled-anchors", (const char *const *) anchors->pdata);
+	tetherctl_json_strv (builder, "default-anchors",
+	                     tether_dbus_cloud1_get_default_anchors (cloud));
+	tetherctl_json_string (builder, "default-endpoint",
+	                       tether_dbus_cloud1_get_default_endpoint (cloud));
+	tetherctl_json_int (builder, "default-port", tether_dbus_cloud1_get_default_port (cloud));
 	tetherctl_json_string (builder, "path",
 	                       g_dbus_proxy_get_object_path (G_DBUS_PROXY (cloud)));
 	json_builder_end_object (builder);
@@ -215,7 +220,8 @@ clouds_show (TetherctlContext *ctx, char **args, GError **error)
 		.parameters = N_("NAME"),
 		.summary = N_("Show a cloud: the message kinds it accepts, its connection options "
 		              "with their types and descriptions (for connection add --option), "
-		              "the publish options it accepts and the trust anchors it bundles."),
+		              "the publish options it accepts, the trust anchors it bundles, and "
+		              "what a connection that names no anchor or endpoint uses."),
 		.min_args = 1,
 		.max_args = 1,
 	};
@@ -247,6 +253,10 @@ clouds_show (TetherctlContext *ctx, char **args, GError **error)
 
 	anchors = bundled_anchor_names (ctx, cloud);
 	tetherctl_print_field_strv ("bundled-anchors", (const char *const *) anchors->pdata);
+	tetherctl_print_field_strv ("default-anchors",
+	                            tether_dbus_cloud1_get_default_anchors (cloud));
+	tetherctl_print_field ("default-endpoint", tether_dbus_cloud1_get_default_endpoint (cloud));
+	tetherctl_print_field_uint64 ("default-port", tether_dbus_cloud1_get_default_port (cloud));
 
 	/* "  name (type): description", one option a line */
 	options = tether_dbus_cloud1_get_options (cloud);

@@ -952,6 +952,8 @@ export_cloud (TetherManager *self, TetherCloud *cloud, GError **error)
 	GPtrArray *kinds = tether_cloud_get_kinds (cloud);
 	GPtrArray *publish_options = tether_cloud_get_publish_options (cloud);
 	g_autoptr(GPtrArray) anchor_paths = g_ptr_array_new_with_free_func (g_free);
+	g_autoptr(GStrvBuilder) default_anchors = g_strv_builder_new ();
+	g_auto(GStrv) default_anchors_v = NULL;
 	g_autoptr(GPtrArray) kinds_v = g_ptr_array_new ();
 	g_autoptr(GPtrArray) publish_v = g_ptr_array_new ();
 
@@ -970,8 +972,11 @@ export_cloud (TetherManager *self, TetherCloud *cloud, GError **error)
 		}
 		added = tether_anchor_store_lookup (self->anchors, anchor_name);
 		g_ptr_array_add (anchor_paths, g_strdup (tether_anchor_get_object_path (added)));
+		if (anchor->in_default_set)
+			g_strv_builder_add (default_anchors, anchor_name);
 	}
 	g_ptr_array_add (anchor_paths, NULL);
+	default_anchors_v = g_strv_builder_end (default_anchors);
 
 	/* NULL-terminated views; g_ptr_array_copy() would take the free function too */
 	for (guint i = 0; i < kinds->len; i++)
@@ -988,6 +993,12 @@ export_cloud (TetherManager *self, TetherCloud *cloud, GError **error)
 	tether_dbus_cloud1_set_publish_options (skeleton, (const gchar *const *) publish_v->pdata);
 	tether_dbus_cloud1_set_bundled_anchors (skeleton,
 	                                        (const gchar *const *) anchor_paths->pdata);
+	tether_dbus_cloud1_set_default_anchors (skeleton, (const gchar *const *) default_anchors_v);
+	tether_dbus_cloud1_set_default_endpoint (skeleton,
+	                                         tether_cloud_get_default_endpoint (cloud) != NULL
+	                                                 ? tether_cloud_get_default_endpoint (cloud)
+	                                                 : "");
+	tether_dbus_cloud1_set_default_port (skeleton, tether_cloud_get_default_port (cloud));
 	if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (skeleton), self->bus,
 	                                       path, error))
 		return FALSE;

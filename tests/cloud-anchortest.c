@@ -57,7 +57,15 @@ tether_anchor_test_init (TetherAnchorTest *self)
 	tether_cloud_set_name (cloud, "anchortest");
 	tether_cloud_set_description (cloud,
 	                              "trust anchor tests: anchors bundled from the test PKI");
-	tether_cloud_set_default_port (cloud, 8883);
+	/* TETHER_TEST_DEFAULT_PORT and TETHER_TEST_DEFAULT_ENDPOINT: a cloud with defaults */
+	tether_cloud_set_default_port (
+	        cloud, (guint16) g_ascii_strtoull (g_getenv ("TETHER_TEST_DEFAULT_PORT") != NULL
+	                                                   ? g_getenv ("TETHER_TEST_DEFAULT_PORT")
+	                                                   : "8883",
+	                                           NULL, 10));
+	if (g_getenv ("TETHER_TEST_DEFAULT_ENDPOINT") != NULL)
+		tether_cloud_set_default_endpoint (cloud,
+		                                   g_getenv ("TETHER_TEST_DEFAULT_ENDPOINT"));
 	tether_cloud_add_kind (cloud, "telemetry");
 	bundle_from_env (cloud, "TETHER_TEST_BUNDLED_ANCHOR", "test-root", TRUE);
 	bundle_from_env (cloud, "TETHER_TEST_BUNDLED_EXTRA", "legacy-root", FALSE);

@@ -976,6 +976,78 @@ test_live_connection_add_test (void)
 	tether_test_env_wait_state (live.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
 }
 
+/*
+ * --test without --anchor checks the cloud's default anchors (not its other bundled ones),
+ * and modify --test the connection's present anchors; nothing changes when none vouches
+ */
+static void
+test_live_connection_test_defaults (void)
+{
+	g_auto(Live) live = { 0 };
+	g_autoptr(TetherTestCtlResult) refused = NULL;
+	g_autoptr(TetherTestCtlResult) modify = NULL;
+	g_autoptr(TetherTestCtlResult) cloud = NULL;
+	g_autofree char *legacy = NULL;
+	g_autofree char *config = NULL;
+	g_autofree char *before = NULL;
+	g_autofree char *after = NULL;
+	g_autofree char *port = NULL;
+	const TetherTestPki *pki;
+	const char *endpoint;
+
+	/* the default set holds a root that does not vouch for the broker; the extra one does */
+	live_start (&live);
+	pki = tether_test_env_get_pki (live.env);
+	tether_test_env_make_ca (live.env, "legacy-ca", "Tether Test Legacy CA");
+	legacy = tether_test_env_pki_file (live.env, "legacy-ca.pem");
+	g_setenv ("TETHER_TEST_BUNDLED_ANCHOR", legacy, TRUE);
+	g_setenv ("TETHER_TEST_BUNDLED_EXTRA", pki->server_ca_cert, TRUE);
+	/* and the broker as its default endpoint and port */
+	endpoint = tether_test_broker_get_endpoint (live.broker);
+	port = g_strdup_printf ("%u", tether_test_broker_get_port (live.broker));
+	g_setenv ("TETHER_TEST_DEFAULT_ENDPOINT", endpoint, TRUE);
+	g_setenv ("TETHER_TEST_DEFAULT_PORT", port, TRUE);
+	tether_test_env_start_daemon (live.env);
+	provision_identity (live.env);
+	config = tether_test_env_path (live.env, "tether.conf");
+
+	cloud = tether_test_env_ctl (live.env, NULL, "clouds", "show", "anchortest", NULL);
+	g_assert_cmpint (cloud->status, ==, 0);
+	g_assert_nonnull (strstr (cloud->out, "default-anchors: anchortest.test-root\n"));
+	g_assert_nonnull (strstr (cloud->out, port));
+
+	/* no --anchor, no --endpoint: the default anchors against the default endpoint */
+	g_file_get_contents (config, &before, NULL, NULL);
+	refused = tether_test_env_ctl (live.env, NULL, "connection", "add", CONNECTION, "--cloud",
+	                               "anchortest", "--test", NULL);
+	g_assert_cmpint (refused->status, ==, 1);
+	g_assert_nonnull (strstr (refused->err, "'anchortest.test-root'"));
+	g_assert_null (strstr (refused->err, "'anchortest.legacy-root'"));
+	g_assert_nonnull (strstr (refused->err, "Tether Test Server CA"));
+	g_assert_nonnull (strstr (refused->err, "nothing was changed"));
+	g_assert_nonnull (strstr (refused->err, endpoint));
+	g_file_get_contents (config, &after, NULL, NULL);
+	g_assert_cmpstr (after, ==, before);
+	g_assert_null (
+	        tether_dbus_tether1_get_connections (tether_test_env_get_manager (live.env))[0]);
+
+	/* the extra bundled root, named, vouches; a host without a port takes the cloud's */
+	tether_test_env_ctl_ok (live.env, "connection", "add", CONNECTION, "--cloud", "anchortest",
+	                        "--endpoint", "localhost", "--anchor", "anchortest.legacy-root",
+	                        "--test", NULL);
+	tether_test_env_wait_state (live.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+
+	/* modify --test: the present anchors, against the new endpoint */
+	modify = tether_test_env_ctl (live.env, NULL, "connection", "modify", CONNECTION,
+	                              "--endpoint", "127.0.0.1:1", "--test", NULL);
+	g_assert_cmpint (modify->status, ==, 1);
+	g_assert_nonnull (strstr (modify->err, "'anchortest.legacy-root'"));
+	g_assert_nonnull (strstr (modify->err, "127.0.0.1"));
+	tether_test_env_ctl_ok (live.env, "connection", "modify", CONNECTION, "--keepalive", "30",
+	                        "--test", NULL);
+	tether_test_env_wait_state (live.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+}
+
 /* ---- rotation ---- */
 
 static TetherDBusTrustAnchor1 *
@@ -1295,6 +1367,8 @@ main (int argc, char **argv)
 	tether_test_add ("/anchors/live/wrong-host", test_live_wrong_host);
 	tether_test_add ("/anchors/live/expired", test_live_expired);
 	tether_test_add ("/anchors/live/connection-add-test", test_live_connection_add_test);
+	tether_test_add ("/anchors/live/connection-test-defaults",
+	                 test_live_connection_test_defaults);
 	tether_test_add ("/anchors/rotation/in-use", test_rotation_in_use);
 	tether_test_add ("/anchors/rotation/replace-next-connect",
 	                 test_rotation_replace_next_connect);

@@ -999,6 +999,11 @@ test_trust_bundled_roots (void)
 	g_assert_cmpint (cloud->status, ==, 0);
 	assert_says (cloud->out, "id-scope");
 	assert_says (cloud->out, "hub-port");
+	/* what a connection that names no endpoint or anchor uses: not the retired root */
+	assert_says (cloud->out, "default-endpoint: global.azure-devices-provisioning.net:443\n");
+	assert_says (cloud->out, "default-port: 443\n");
+	assert_says (cloud->out, "default-anchors: azure-iot-central.digicert-global-root-g2, "
+	                         "azure-iot-central.microsoft-rsa-root-ca-2017\n");
 
 	/* no --anchor: the default set, which does not vouch for the test server */
 	az_identity (&az, "device", DEVICE_CN);
