@@ -372,6 +372,7 @@ import_and_deliver (Id *id, const char *key_path, const char *chain_path, const 
 	g_autofree char *key_text = NULL;
 	g_autofree char *config = tether_test_env_path (id->env, "tether.conf");
 	g_autofree char *config_text = NULL;
+	g_autofree char *log = NULL;
 	g_autoptr(TetherDBusIdentity1) identity = NULL;
 	const char *args[8] = { "identity", "import" };
 	guint n = 2;
@@ -394,6 +395,10 @@ import_and_deliver (Id *id, const char *key_path, const char *chain_path, const 
 	g_assert_false (tree_contains (tether_test_env_get_state_dir (id->env), PASSWORD));
 	g_assert_false (g_file_get_contents (config, &config_text, NULL, NULL) &&
 	                strstr (config_text, PASSWORD) != NULL);
+	g_assert_true (
+	        g_file_get_contents (tether_test_env_get_daemon_log (id->env), &log, NULL, NULL));
+	g_assert_null (strstr (log, PASSWORD));
+	g_assert_null (strstr (log, "PRIVATE KEY"));
 
 	identity = get_identity (id, "device");
 	g_assert_cmpstr (tether_dbus_identity1_get_state (identity), ==, "ready");
@@ -1513,6 +1518,7 @@ static void
 test_est_enroll (void)
 {
 	g_auto(Id) id = { 0 };
+	g_autofree char *log = NULL;
 	g_autoptr(TetherDBusIdentity1) identity = NULL;
 	g_autoptr(TetherTestCtlResult) show = NULL;
 
@@ -1548,6 +1554,9 @@ test_est_enroll (void)
 	g_assert_nonnull (strstr (show->out, "renewal-key-type: ec-p256"));
 	g_assert_null (strstr (show->out, EST_PASSWORD));
 	g_assert_false (tree_contains (tether_test_env_get_state_dir (id.env), EST_PASSWORD));
+	g_assert_true (
+	        g_file_get_contents (tether_test_env_get_daemon_log (id.env), &log, NULL, NULL));
+	g_assert_null (strstr (log, EST_PASSWORD));
 }
 
 /*
