@@ -888,6 +888,7 @@ test_request_options (void)
 	size_t size;
 	unsigned int type = 0;
 	unsigned int usage = 0;
+	unsigned int bits = 0;
 	int rc;
 
 	id_start (&id);
@@ -916,6 +917,23 @@ test_request_options (void)
 	                                                name, &size),
 	                 ==, 0);
 	g_assert_cmpstr (name, ==, "DE");
+	size = sizeof (name);
+	g_assert_cmpint (gnutls_x509_crq_get_dn_by_oid (crq, GNUTLS_OID_X520_ORGANIZATION_NAME, 0,
+	                                                0, name, &size),
+	                 ==, 0);
+	g_assert_cmpstr (name, ==, "Tether Tests");
+	size = sizeof (name);
+	g_assert_cmpint (gnutls_x509_crq_get_dn_by_oid (
+	                         crq, GNUTLS_OID_X520_ORGANIZATIONAL_UNIT_NAME, 0, 0, name, &size),
+	                 ==, 0);
+	g_assert_cmpstr (name, ==, "Lab");
+	size = sizeof (name);
+	g_assert_cmpint (
+	        gnutls_x509_crq_get_dn_by_oid (crq, GNUTLS_OID_X520_COMMON_NAME, 0, 0, name, &size),
+	        ==, 0);
+	g_assert_cmpstr (name, ==, DEVICE_CN);
+	g_assert_cmpint (gnutls_x509_crq_get_pk_algorithm (crq, &bits), ==, GNUTLS_PK_ECDSA);
+	g_assert_cmpuint (bits, ==, 384);
 	size = sizeof (name);
 	g_assert_cmpint (gnutls_x509_crq_get_key_purpose_oid (crq, 0, name, &size, NULL), ==, 0);
 	g_assert_cmpstr (name, ==, GNUTLS_KP_TLS_WWW_CLIENT);
