@@ -620,8 +620,9 @@ identity_install (TetherctlContext *ctx, char **args, GError **error)
 	const TetherctlUsage usage = {
 		.parameters = N_("FILE"),
 		.summary = N_("Install the certificate chain the device CA issued for an "
-		              "identity's key: a PEM file (or '-' for standard input) with the "
-		              "device certificate first, then its intermediates. Warnings go to "
+		              "identity's key: a PEM file, a DER certificate or a PKCS#7 bundle "
+		              "(or '-' for standard input) with the device certificate and its "
+		              "intermediates, put in order if they are not. Warnings go to "
 		              "standard error."),
 		.entries = entries,
 		.min_args = 1,
@@ -742,7 +743,7 @@ identity_import (TetherctlContext *ctx, char **args, GError **error)
 		              "an identity's active key and certificate. KEY_OR_P12 is a PEM or "
 		              "DER key (PKCS#8, plain or encrypted; SEC1 'EC PRIVATE KEY'; PKCS#1 "
 		              "'RSA PRIVATE KEY') or a PKCS#12 bundle that holds the key and its "
-		              "certificates; CHAIN is the PEM chain for a key file (without it, "
+		              "certificates; CHAIN is the chain for a key file, PEM, DER or PKCS#7 (without it, "
 		              "the certificates that follow the key in a PEM key file). The key is "
 		              "stored decrypted, readable by tetherd alone; the password is never "
 		              "stored, and never taken from the command line. Warnings go to "

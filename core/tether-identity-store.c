@@ -1869,7 +1869,7 @@ tether_identity_store_install (TetherIdentityStore *self, const gchar *name, GBy
 		                g_bytes_get_size (data), (guint) TETHER_CHAIN_MAX_SIZE);
 		return NULL;
 	}
-	certs = tether_x509_parse_pem (data, error);
+	certs = tether_x509_parse_upload (data, error);
 	if (certs == NULL)
 		return NULL;
 
@@ -1979,7 +1979,7 @@ tether_identity_store_import (TetherIdentityStore *self, const gchar *name, GByt
 			                    _("the key is not encrypted; the password given "
 			                                "was not needed"));
 		if (g_bytes_get_size (chain_data) > 0) {
-			certs = tether_x509_parse_pem (chain_data, error);
+			certs = tether_x509_parse_upload (chain_data, error);
 			if (certs == NULL)
 				return NULL;
 		} else {

@@ -9,6 +9,7 @@
 
 #include <glib/gstdio.h>
 #include <gnutls/pkcs12.h>
+#include <gnutls/pkcs7.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -424,6 +425,22 @@ test_import_pkcs8_plain (void)
 	import_and_deliver (&id, key, chain, NULL);
 }
 
+/* the certificate and its issuers as a DER PKCS#7 bundle (.p7b), as CAs hand them out */
+static char *
+write_pkcs7 (Id *id, TetherTestCert *cert, const char *name)
+{
+	gnutls_pkcs7_t pkcs7 = NULL;
+	gnutls_datum_t out = { NULL, 0 };
+
+	g_assert_cmpint (gnutls_pkcs7_init (&pkcs7), ==, 0);
+	for (TetherTestCert *c = cert; c != NULL; c = tether_test_cert_get_issuer (c))
+		g_assert_cmpint (gnutls_pkcs7_set_crt (pkcs7, tether_test_cert_get_crt (c)), ==, 0);
+	g_assert_cmpint (gnutls_pkcs7_export2 (pkcs7, GNUTLS_X509_FMT_DER, &out), ==, 0);
+	gnutls_pkcs7_deinit (pkcs7);
+	return write_datum (id, name, &out);
+}
+
+/* a DER key, with its chain as a DER PKCS#7 bundle */
 static void
 test_import_pkcs8_der (void)
 {
@@ -435,7 +452,7 @@ test_import_pkcs8_der (void)
 	id_start (&id);
 	cert = device_cert (&id, NULL);
 	key = write_key (&id, cert, KEY_PKCS8_DER, "key.der");
-	chain = write_chain (&id, cert, "chain.pem");
+	chain = write_pkcs7 (&id, cert, "chain.p7b");
 	import_and_deliver (&id, key, chain, NULL);
 }
 
