@@ -101,6 +101,12 @@ identity_advice (TetherDBusIdentity1 *identity)
 		                   "when a connection succeeds with it; the current one stays in use "
 		                   "until then"));
 
+	if (pending_key)
+		return g_strdup_printf (
+		        _("a renewal key waits for its certificate: install it with "
+		                          "'tetherctl identity install --identity %s FILE'"),
+		           name);
+
 	/* with EST, tetherd enrolls and renews by itself: say what stops it */
 	if (est && g_strcmp0 (last_result, "failed") == 0 && works)
 		return g_strdup (_("the last EST attempt failed: fix what last-message says (the "
@@ -126,11 +132,6 @@ identity_advice (TetherDBusIdentity1 *identity)
 		        _("have the device CA sign the request, then install the "
 		                          "certificate with 'tetherctl identity install --identity "
 		                          "%s FILE'"),
-		           name);
-	if (pending_key)
-		return g_strdup_printf (
-		        _("a renewal key waits for its certificate: install it with "
-		                          "'tetherctl identity install --identity %s FILE'"),
 		           name);
 	if (est && (g_strcmp0 (state, "expired") == 0 || now >= due))
 		return g_strdup (_("the EST server renews the certificate; see the last result "

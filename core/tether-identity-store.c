@@ -47,6 +47,9 @@ struct _TetherIdentity {
 	gchar *pending_dir;
 	gchar *pending_key_path;
 	gchar *pending_chain_path;
+	gchar *est_dir; /* an EST attempt's new key and certificate, until they are trusted */
+	gchar *est_key_path;
+	gchar *est_chain_path;
 	gchar *record_path;
 	gchar *common_name;
 	guint64 serial;         /* of the active pair */
@@ -269,6 +272,8 @@ recover_layout (TetherIdentity *identity)
 			from = incoming;
 		else if (g_file_test (identity->pending_chain_path, G_FILE_TEST_EXISTS))
 			from = identity->pending_dir;
+		else if (g_file_test (identity->est_chain_path, G_FILE_TEST_EXISTS))
+			from = identity->est_dir; /* a first enrollment */
 		g_rename (from, identity->active_dir);
 		g_warning ("identity %s: finished replacing its key and certificate, which a stop "
 		           "had interrupted",
@@ -276,6 +281,9 @@ recover_layout (TetherIdentity *identity)
 	}
 	remove_tree (old);
 	remove_tree (incoming);
+
+	/* an EST attempt that a stop cut short starts again */
+	remove_tree (identity->est_dir);
 }
 
 /* the renewal record ---------------------------------------------------------------------- */
@@ -421,6 +429,9 @@ tether_identity_free (TetherIdentity *identity)
 	g_free (identity->pending_dir);
 	g_free (identity->pending_key_path);
 	g_free (identity->pending_chain_path);
+	g_free (identity->est_dir);
+	g_free (identity->est_key_path);
+	g_free (identity->est_chain_path);
 	g_free (identity->record_path);
 	g_free (identity->common_name);
 	g_free (identity->last_result);
@@ -811,6 +822,9 @@ identity_new (TetherIdentityStore *self, const gchar *name, GError **error)
 	identity->pending_dir = g_build_filename (identity->dir, "pending", NULL);
 	identity->pending_key_path = g_build_filename (identity->pending_dir, KEY_FILE, NULL);
 	identity->pending_chain_path = g_build_filename (identity->pending_dir, CHAIN_FILE, NULL);
+	identity->est_dir = g_build_filename (identity->dir, "est", NULL);
+	identity->est_key_path = g_build_filename (identity->est_dir, KEY_FILE, NULL);
+	identity->est_chain_path = g_build_filename (identity->est_dir, CHAIN_FILE, NULL);
 	identity->record_path = g_build_filename (identity->dir, "renewal.ini", NULL);
 	identity->rejections = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 	identity->last_result = g_strdup ("");
@@ -1451,9 +1465,9 @@ est_failed (TetherIdentity *identity, const gchar *message)
 		                           message);
 	}
 
+	/* its key goes; a renewal key made by hand stays in the pending slot */
 	g_clear_object (&identity->est_cancellable);
-	if (identity->pending_serial == 0)
-		remove_tree (identity->pending_dir);
+	remove_tree (identity->est_dir);
 	renewal_finished (identity, FALSE, text);
 }
 
@@ -1621,6 +1635,7 @@ est_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 	g_autoptr(GPtrArray) candidates = NULL;
 	g_autoptr(GPtrArray) chain = NULL;
 	g_autoptr(GStrvBuilder) warnings = g_strv_builder_new ();
+	g_auto(GStrv) warning_list = NULL;
 	g_autoptr(GBytes) pem = NULL;
 	g_auto(gnutls_privkey_t) key = NULL;
 	TetherIdentityStore *self = attempt->store;
@@ -1641,7 +1656,7 @@ est_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 	}
 
 	/* the certificate for the new key, then its issuers from both answers */
-	key = load_key_file (identity, identity->pending_key_path, &error);
+	key = load_key_file (identity, identity->est_key_path, &error);
 	candidates = tether_x509_list_new ();
 	for (guint i = 0; i < issued->len; i++) {
 		if (!tether_x509_is_self_signed (g_ptr_array_index (issued, i)))
@@ -1663,16 +1678,20 @@ est_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 	                     warnings, &error);
 	if (chain != NULL)
 		pem = export_chain (chain, &error);
-	if (pem == NULL || !write_private (identity->pending_chain_path, pem, &error)) {
+	if (pem == NULL || !write_private (identity->est_chain_path, pem, &error)) {
 		est_failed (identity, error->message);
 		est_attempt_free (attempt);
 		return;
 	}
+	warning_list = g_strv_builder_end (warnings);
+	for (guint i = 0; warning_list[i] != NULL; i++)
+		g_warning ("identity %s: the certificate EST issued: %s", identity->name,
+		           warning_list[i]);
 	g_clear_object (&identity->est_cancellable);
 
 	if (attempt->first) {
 		/* nothing to fall back to: in use at once */
-		if (!swap_in (identity, identity->pending_dir, &error)) {
+		if (!swap_in (identity, identity->est_dir, &error)) {
 			est_failed (identity, error->message);
 			est_attempt_free (attempt);
 			return;
@@ -1683,6 +1702,13 @@ est_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 		emit_pair_changed (identity);
 	} else {
 		/* on trial: the connections try it, the active pair stays until one succeeds */
+		remove_tree (identity->pending_dir);
+		if (!rename_or_fail (identity->est_dir, identity->pending_dir, &error)) {
+			est_failed (identity, error->message);
+			est_attempt_free (attempt);
+			return;
+		}
+		sync_dir (identity->dir);
 		identity->pending_serial = ++self->next_serial;
 		g_hash_table_remove_all (identity->rejections);
 		g_info ("identity %s: EST issued a renewed certificate; it goes on trial",
@@ -1762,17 +1788,16 @@ renewal_start (TetherIdentity *identity)
 		params.key_file = bootstrap->key_path;
 	}
 
-	/* a new key in the pending slot, and the request signed with it */
+	/* a new key of its own, and the request signed with it */
 	tether_key_type_from_string (key_type_name, &key_type);
-	remove_tree (identity->pending_dir);
-	identity->pending_serial = 0;
+	remove_tree (identity->est_dir);
 	options = est_request_options (identity, first, &error);
-	if (options == NULL || !make_key (identity, key_type, identity->pending_dir,
-	                                  identity->pending_key_path, &error)) {
+	if (options == NULL ||
+	    !make_key (identity, key_type, identity->est_dir, identity->est_key_path, &error)) {
 		est_failed (identity, error->message);
 		return;
 	}
-	key = load_key_file (identity, identity->pending_key_path, &error);
+	key = load_key_file (identity, identity->est_key_path, &error);
 	if (key != NULL)
 		csr = tether_csr_create (key, options, &error);
 	if (csr == NULL) {

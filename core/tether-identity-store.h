@@ -22,6 +22,8 @@ G_DECLARE_FINAL_TYPE (TetherIdentityStore, tether_identity_store, TETHER, IDENTI
  *   active/key.pem, active/chain.pem    the pair in use
  *   pending/key.pem, pending/chain.pem  a renewal: the new key, then its
  *                                       certificate, on trial
+ *   est/key.pem, est/chain.pem          an EST attempt's key and what the server
+ *                                       issued for it, until it is checked
  *   renewal.ini                         the renewal record (format version 1)
  *
  * The pending pair replaces the active one by two renames (active -> old,

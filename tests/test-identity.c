@@ -1821,6 +1821,20 @@ est_failure_case (EstFailure failure, const char *needle)
 		GVariant *renewal;
 		gint64 last_attempt = 0;
 		gint64 next_attempt = 0;
+		g_autofree char *pending_key_path = state_file (&id, "device", "pending/key.pem");
+		g_autofree char *manual_key = NULL;
+		g_autofree char *manual_key_after = NULL;
+
+		/* a renewal key made by hand outlives the EST attempts that fail meanwhile */
+		tether_test_env_ctl_ok (id.env, "identity", "request", "--renew", "--out",
+		                        "/dev/null", NULL);
+		g_assert_true (g_file_get_contents (pending_key_path, &manual_key, NULL, NULL));
+		attempt.after = g_get_real_time () / G_USEC_PER_SEC + 1;
+		g_assert_true (tether_test_wait_until (attempted_after, &attempt,
+		                                       3 * TETHER_TEST_TIMEOUT_MS));
+		g_assert_true (
+		        g_file_get_contents (pending_key_path, &manual_key_after, NULL, NULL));
+		g_assert_cmpstr (manual_key_after, ==, manual_key);
 
 		g_assert_true (
 		        tether_test_wait_until (backed_off, &backoff, 3 * TETHER_TEST_TIMEOUT_MS));
@@ -1835,7 +1849,9 @@ est_failure_case (EstFailure failure, const char *needle)
 		assert_ok (show);
 		g_assert_nonnull (strstr (show->out, "last-result: failed"));
 		g_assert_nonnull (strstr (show->out, "stays in use (it expires on "));
-		g_assert_nonnull (strstr (show->out, "advice: the last EST attempt failed"));
+		g_assert_nonnull (strstr (show->out, "pending-key: yes"));
+		g_assert_nonnull (
+		        strstr (show->out, "advice: a renewal key waits for its certificate"));
 	}
 	g_free (signals.message);
 }
