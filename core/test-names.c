@@ -39,6 +39,7 @@ test_names_invalid (void)
 		{ "bad/name", "position 4" },
 		{ "a b", "position 2" },
 		{ "caf\xc3\xa9", "position 4" },
+		{ "\xc3\xa9t\xc3\xa9", "ASCII letter" },
 		{ too_long, "65 characters" },
 	};
 

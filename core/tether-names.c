@@ -35,8 +35,9 @@ tether_name_check (const gchar *name, const gchar *what, GError **error)
 	}
 	if (!g_ascii_isalnum (name[0])) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _("%s name '%s' must start with a letter or a digit"), what,
-		                g_utf8_validate (name, -1, NULL) ? name : "?");
+		             _("%s name '%s' must start with an ASCII letter (A-Z, a-z) or a "
+		               "digit"),
+		                what, g_utf8_validate (name, -1, NULL) ? name : "?");
 		return FALSE;
 	}
 	for (gsize i = 1; i < len; i++) {
@@ -45,7 +46,7 @@ tether_name_check (const gchar *name, const gchar *what, GError **error)
 			continue;
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
 		             _("%s name '%s' has a character that is not allowed at position %zu; "
-		                "use only letters, digits, '.', '_' and '-'"),
+		                "use only ASCII letters (A-Z, a-z), digits, '.', '_' and '-'"),
 		                what, g_utf8_validate (name, -1, NULL) ? name : "?", i + 1);
 		return FALSE;
 	}
