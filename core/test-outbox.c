@@ -73,6 +73,21 @@ open_outbox (Fixture *fixture)
 	return outbox;
 }
 
+/*
+ * Drops the last reference and waits until the outbox is gone: a write still
+ * running holds the outbox, and the directory is read again only after it
+ */
+static void
+drop_outbox (TetherOutbox **outbox)
+{
+	TetherOutbox *last = g_steal_pointer (outbox);
+
+	g_object_add_weak_pointer (G_OBJECT (last), (gpointer *) &last);
+	g_object_unref (last);
+	while (last != NULL)
+		g_main_context_iteration (NULL, TRUE);
+}
+
 static GPtrArray *
 make_messages (guint n, gsize size, const gchar *tag)
 {
@@ -289,7 +304,7 @@ test_outbox_limits_drop_oldest (Fixture *fixture, gconstpointer data)
 
 	/* the dropped ones stay dropped after a restart */
 	wait_ms (300);
-	g_clear_object (&outbox);
+	drop_outbox (&outbox);
 	again = open_outbox (fixture);
 	g_assert_cmpuint (tether_outbox_get_length (again), ==, 3);
 	g_assert_cmpuint (tether_message_get_id (tether_outbox_next_unsent (again)), ==, 3);
@@ -313,7 +328,7 @@ test_outbox_replay (Fixture *fixture, gconstpointer data)
 	g_assert_true (tether_outbox_remove (outbox, 1));
 	g_assert_true (tether_outbox_remove (outbox, 3));
 	wait_ms (300);
-	g_clear_object (&outbox);
+	drop_outbox (&outbox);
 
 	/* what was not acknowledged comes back, in order, as it was */
 	again = open_outbox (fixture);
@@ -355,7 +370,7 @@ test_outbox_close_writes_acks (Fixture *fixture, gconstpointer data)
 	g_assert_true (tether_outbox_remove (outbox, 1));
 	g_assert_true (tether_outbox_remove (outbox, 2));
 	tether_outbox_close (outbox);
-	g_clear_object (&outbox);
+	drop_outbox (&outbox);
 
 	again = open_outbox (fixture);
 	g_assert_cmpuint (tether_outbox_get_length (again), ==, 1);
@@ -387,7 +402,7 @@ test_outbox_group_commit (Fixture *fixture, gconstpointer data)
 	for (guint i = 0; i < G_N_ELEMENTS (results); i++)
 		g_assert_true (results[i].ok);
 	g_assert_cmpuint (tether_outbox_get_length (outbox), ==, 150);
-	g_clear_object (&outbox);
+	drop_outbox (&outbox);
 	again = open_outbox (fixture);
 	g_assert_cmpuint (tether_outbox_get_length (again), ==, 150);
 }
@@ -417,7 +432,7 @@ test_outbox_purge (Fixture *fixture, gconstpointer data)
 	g_assert_cmpuint (count_files (fixture->outbox_dir, ".ack"), ==, 0);
 
 	/* ids are never reused, after a restart either */
-	g_clear_object (&outbox);
+	drop_outbox (&outbox);
 	again = open_outbox (fixture);
 	g_assert_cmpuint (tether_outbox_get_length (again), ==, 0);
 	g_assert_true (append_sync (again, more, NULL));
@@ -445,7 +460,7 @@ test_outbox_segments (Fixture *fixture, gconstpointer data)
 		g_assert_true (tether_outbox_remove (outbox, id));
 	wait_ms (300);
 	g_assert_cmpuint (count_files (fixture->outbox_dir, ".log"), <=, 3);
-	g_clear_object (&outbox);
+	drop_outbox (&outbox);
 
 	again = open_outbox (fixture);
 	g_assert_null (tether_outbox_get_damage (again));
@@ -511,7 +526,7 @@ test_outbox_damage (Fixture *fixture, gconstpointer data)
 		g_assert_true (append_sync (outbox, messages, NULL));
 	}
 	g_assert_cmpuint (count_files (fixture->outbox_dir, ".log"), ==, 3);
-	g_clear_object (&outbox);
+	drop_outbox (&outbox);
 
 	second = nth_file (fixture->outbox_dir, ".log", 1);
 	third = nth_file (fixture->outbox_dir, ".log", 2);
@@ -537,7 +552,7 @@ test_outbox_damage (Fixture *fixture, gconstpointer data)
 	g_assert_cmpuint (tether_outbox_peek_next_id (again), >=, 10);
 
 	/* what was set aside is not reported again */
-	g_clear_object (&again);
+	drop_outbox (&again);
 	again = open_outbox (fixture);
 	g_assert_null (tether_outbox_get_damage (again));
 	g_assert_cmpuint (tether_outbox_get_length (again), ==, 5);
@@ -555,7 +570,7 @@ test_outbox_corrupt_record (Fixture *fixture, gconstpointer data)
 	gsize record_size;
 
 	g_assert_true (append_sync (outbox, messages, NULL));
-	g_clear_object (&outbox);
+	drop_outbox (&outbox);
 
 	/* a flipped byte in the middle of the third of four records of one size */
 	log = nth_file (fixture->outbox_dir, ".log", 0);
@@ -584,7 +599,7 @@ test_outbox_newer_version (Fixture *fixture, gconstpointer data)
 	gsize size = 0;
 
 	g_assert_true (append_sync (outbox, messages, NULL));
-	g_clear_object (&outbox);
+	drop_outbox (&outbox);
 
 	/* version 2 in the segment header */
 	log = nth_file (fixture->outbox_dir, ".log", 0);
@@ -677,7 +692,7 @@ assert_refused_untouched (Fixture *fixture, const gchar *file, guint version)
 	purged = tether_outbox_purge (outbox);
 	g_assert_cmpuint (purged->len, ==, 0);
 	wait_ms (300);
-	g_clear_object (&outbox);
+	drop_outbox (&outbox);
 	after = snapshot_dir (fixture->outbox_dir);
 	g_assert_cmpstr (after, ==, before);
 }
@@ -704,7 +719,7 @@ test_outbox_newer_version_untouched (Fixture *fixture, gconstpointer data)
 	g_assert_cmpuint (count_files (fixture->outbox_dir, ".log"), ==, 2);
 	tether_outbox_next_unsent (outbox);
 	g_assert_true (tether_outbox_remove (outbox, 1));
-	g_clear_object (&outbox);
+	drop_outbox (&outbox);
 	g_assert_true (g_file_set_contents (stray, "what a newer tether keeps", -1, NULL));
 
 	/* a newer outbox.state: the stray file would otherwise go to quarantine/ */
@@ -799,7 +814,7 @@ test_outbox_dead_letter (Fixture *fixture, gconstpointer data)
 	first = nth_file (dead, ".msg", 0);
 	g_assert_true (g_str_has_suffix (first, "00000000000000000011.msg"));
 
-	g_clear_object (&outbox);
+	drop_outbox (&outbox);
 	again = open_outbox (fixture);
 	g_assert_cmpuint (tether_outbox_get_length (again), ==, 0);
 }

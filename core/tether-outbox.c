@@ -75,6 +75,7 @@ typedef struct {
 
 /* one write to disk: made on the main thread, done on a worker, applied on the main thread */
 typedef struct {
+	TetherOutbox *outbox; /* not a reference: flush_done() holds one */
 	gchar *dir;
 	Segment *create;       /* a segment to make first, or NULL */
 	gchar *state_contents; /* outbox.state, written with a new segment */
@@ -628,8 +629,8 @@ execute_job (FlushJob *job)
 static void
 run_job (GTask *task, gpointer source_object, gpointer task_data, GCancellable *cancellable)
 {
-	TetherOutbox *self = source_object;
 	FlushJob *job = task_data;
+	TetherOutbox *self = job->outbox;
 
 	execute_job (job);
 
@@ -753,7 +754,7 @@ drop_over_limits (TetherOutbox *self)
 static void
 flush_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-	TetherOutbox *self = TETHER_OUTBOX (source);
+	g_autoptr(TetherOutbox) self = user_data;
 	FlushJob *job = g_task_get_task_data (G_TASK (result));
 	Segment *target = job->target;
 	g_autoptr(GPtrArray) waiters = NULL;
@@ -923,7 +924,14 @@ start_flush (TetherOutbox *self)
 	if (job == NULL)
 		return;
 	self->job = job;
-	task = g_task_new (self, NULL, flush_done, NULL);
+	job->outbox = self;
+
+	/*
+	 * not the task's source object: the worker thread lets go of the task
+	 * after flush_done() may have run, and the outbox must never be
+	 * finalized there
+	 */
+	task = g_task_new (NULL, NULL, flush_done, g_object_ref (self));
 	g_task_set_source_tag (task, start_flush);
 	g_task_set_task_data (task, job, (GDestroyNotify) flush_job_free);
 	g_task_run_in_thread (task, run_job);
