@@ -1278,7 +1278,9 @@ test_renew_rejected (void)
 	g_assert_false (signals.ok);
 	g_assert_nonnull (strstr (signals.message, "stays in use"));
 
-	g_assert_false (tether_dbus_identity1_get_pending (identity));
+	g_assert_true (tether_test_wait_property (G_DBUS_PROXY (identity), "Pending",
+	                                          g_variant_new_boolean (FALSE),
+	                                          TETHER_TEST_TIMEOUT_MS));
 	g_assert_cmpstr (tether_dbus_identity1_get_serial (identity), ==, old_serial);
 	tether_test_env_wait_state (id.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
 	wait_payload (&id, "{\"during\":\"rollback\"}");
@@ -1396,7 +1398,9 @@ test_renew_unused (void)
 	assert_ok (result);
 	wait_renewal (&id, &signals, TETHER_TEST_TIMEOUT_MS);
 	g_assert_true (signals.ok);
-	g_assert_false (tether_dbus_identity1_get_pending (identity));
+	g_assert_true (tether_test_wait_property (G_DBUS_PROXY (identity), "Pending",
+	                                          g_variant_new_boolean (FALSE),
+	                                          TETHER_TEST_TIMEOUT_MS));
 
 	/* the promoted pair connects through the broker */
 	add_connection (&id, "device");
@@ -1675,8 +1679,11 @@ assert_old_pair_works (Id *id, TetherDBusIdentity1 *identity, const char *old_se
 	GVariant *renewal;
 	guint32 failures = 0;
 
+	/* the properties change after RenewalFinished is sent: wait for them */
+	g_assert_true (tether_test_wait_property (G_DBUS_PROXY (identity), "Pending",
+	                                          g_variant_new_boolean (FALSE),
+	                                          TETHER_TEST_TIMEOUT_MS));
 	g_assert_cmpstr (tether_dbus_identity1_get_serial (identity), ==, old_serial);
-	g_assert_false (tether_dbus_identity1_get_pending (identity));
 	tether_test_env_wait_state (id->env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
 	assert_telemetry (id, "{\"old\":\"pair\"}");
 	renewal = tether_dbus_identity1_get_renewal (identity);
