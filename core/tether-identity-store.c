@@ -397,6 +397,26 @@ renewal_finished (TetherIdentity *identity, gboolean ok, const gchar *message)
 	tether_dbus_identity1_emit_renewal_finished (identity->skeleton, ok, message);
 }
 
+/*
+ * An EST attempt under way is dropped: what it would bring no longer belongs to the identity
+ * (an imported pair replaced the one it renews). Said, not counted as a failure.
+ */
+static void
+est_cancel (TetherIdentity *identity, const gchar *why)
+{
+	g_autofree gchar *message = NULL;
+
+	if (identity->est_cancellable == NULL)
+		return;
+	g_cancellable_cancel (identity->est_cancellable);
+	g_clear_object (&identity->est_cancellable);
+	remove_tree (identity->est_dir);
+	message = g_strdup_printf (_("the EST request under way was cancelled: %s"), why);
+	g_info ("identity %s: %s", identity->name, message);
+	tether_dbus_identity1_emit_renewal_finished (identity->skeleton, FALSE, message);
+	identity_refresh (identity);
+}
+
 static void
 renewal_started (TetherIdentity *identity)
 {
@@ -2051,6 +2071,9 @@ tether_identity_store_import (TetherIdentityStore *self, const gchar *name, GByt
 	identity = tether_identity_store_lookup (self, name, TRUE, error);
 	if (identity == NULL)
 		return NULL;
+
+	/* an EST request for the pair this one replaces must not bring its answer back */
+	est_cancel (identity, _("a key and its certificate were imported"));
 
 	/* written beside the active pair, then swapped in */
 	incoming = g_build_filename (identity->dir, "incoming", NULL);

@@ -4,13 +4,15 @@
  *
  *   est-server --port P --cert SERVER.pem --key SERVER.key --ca-cert CA.pem --ca-key CA.key
  *              [--client-ca CAS.pem] [--user USER:PASSWORD] [--validity SECONDS] [--refuse]
+ *              [--delay SECONDS]
  *
  * /.well-known/est/cacerts answers the CA certificate (and what is above it in CA.pem);
  * /simpleenroll signs a request from a client with a certificate from CAS.pem or with the
  * basic credentials; /simplereenroll only for a client with a valid certificate. Certificates
- * are issued for --validity seconds (a day by default), from five seconds ago. With --refuse, every
- * enrollment gets 403. Each request is logged on standard output, one line, and "listening" is
- * printed once the server takes connections.
+ * are issued for --validity seconds (a day by default), from five seconds ago. With --refuse,
+ * every enrollment gets 403; with --delay, enrollments are answered that many seconds late.
+ * Each request is logged on standard output, one line, and "listening" is printed once the
+ * server takes connections.
  */
 #include <gio/gio.h>
 #include <gnutls/pkcs7.h>
@@ -28,6 +30,7 @@ typedef struct {
 	gchar *user;
 	gint64 validity;
 	gboolean refuse;
+	guint delay; /* seconds before an enrollment is answered */
 	guint issued;
 } EstServer;
 
@@ -216,6 +219,44 @@ handle_enroll (EstServer *server, SoupServerMessage *message, gboolean reenroll)
 	answer_certs (message, certs, 1);
 }
 
+typedef struct {
+	EstServer *server;
+	SoupServerMessage *message;
+	gboolean reenroll;
+} Delayed;
+
+static gboolean
+delayed_cb (gpointer user_data)
+{
+	Delayed *delayed = user_data;
+
+	handle_enroll (delayed->server, delayed->message, delayed->reenroll);
+	soup_server_message_unpause (delayed->message);
+	g_object_unref (delayed->message);
+	g_free (delayed);
+	return G_SOURCE_REMOVE;
+}
+
+/* an enrollment, answered now or --delay seconds later */
+static void
+enroll (EstServer *server, SoupServerMessage *message, gboolean reenroll)
+{
+	Delayed *delayed;
+
+	if (server->delay == 0) {
+		handle_enroll (server, message, reenroll);
+		return;
+	}
+	log_line ("%s: answering in %u s", reenroll ? "simplereenroll" : "simpleenroll",
+	          server->delay);
+	delayed = g_new0 (Delayed, 1);
+	delayed->server = server;
+	delayed->message = g_object_ref (message);
+	delayed->reenroll = reenroll;
+	soup_server_message_pause (message);
+	g_timeout_add_seconds (server->delay, delayed_cb, delayed);
+}
+
 static void
 handler (SoupServer *soup_server, SoupServerMessage *message, const gchar *path, GHashTable *query,
          gpointer user_data)
@@ -228,9 +269,9 @@ handler (SoupServer *soup_server, SoupServerMessage *message, const gchar *path,
 		log_line ("cacerts");
 		handle_cacerts (server, message);
 	} else if (g_str_equal (operation, "/simpleenroll") && g_str_equal (method, "POST")) {
-		handle_enroll (server, message, FALSE);
+		enroll (server, message, FALSE);
 	} else if (g_str_equal (operation, "/simplereenroll") && g_str_equal (method, "POST")) {
-		handle_enroll (server, message, TRUE);
+		enroll (server, message, TRUE);
 	} else {
 		log_line ("not found: %s %s", method, path);
 		answer (message, SOUP_STATUS_NOT_FOUND, "text/plain", "no such EST operation");
@@ -249,6 +290,7 @@ main (int argc, char **argv)
 	g_autofree gchar *user = NULL;
 	gint64 validity = 24 * 60 * 60;
 	gboolean refuse = FALSE;
+	gint delay = 0;
 	GOptionEntry entries[] = {
 		{ "port", 0, 0, G_OPTION_ARG_INT, &port, "Port on 127.0.0.1", "PORT" },
 		{ "cert", 0, 0, G_OPTION_ARG_FILENAME, &cert_file, "Server certificate", "FILE" },
@@ -260,6 +302,8 @@ main (int argc, char **argv)
 		{ "validity", 0, 0, G_OPTION_ARG_INT64, &validity,
 		  "Lifetime of issued certificates", "SECONDS" },
 		{ "refuse", 0, 0, G_OPTION_ARG_NONE, &refuse, "Refuse every enrollment", NULL },
+		{ "delay", 0, 0, G_OPTION_ARG_INT, &delay, "Answer enrollments this late",
+		  "SECONDS" },
 		{ NULL },
 	};
 	g_autoptr(GOptionContext) context = g_option_context_new ("- an EST server for tests");
@@ -287,6 +331,7 @@ main (int argc, char **argv)
 	server.user = g_strdup (user);
 	server.validity = validity;
 	server.refuse = refuse;
+	server.delay = (guint) MAX (delay, 0);
 
 	certificate = g_tls_certificate_new_from_files (cert_file, key_file, &error);
 	if (certificate == NULL) {

@@ -33,6 +33,7 @@ typedef struct {
 	GSubprocess *est; /* the EST server, when the test has one */
 	guint16 est_port;
 	const char *est_anchor; /* the anchor that verifies it: ANCHOR unless the test says */
+	const char *est_delay;  /* seconds the EST server waits before it answers an enrollment */
 } Id;
 
 static void
@@ -1438,7 +1439,7 @@ est_start (Id *id, const char *ca_name, const char *validity, gboolean refuse)
 	g_autofree char *ca_key = tether_test_env_pki_file (id->env, ca_key_name);
 	g_autofree char *port = NULL;
 	g_autofree char *line = NULL;
-	const char *argv[20];
+	const char *argv[24];
 	guint n = 0;
 
 	if (id->est_port == 0)
@@ -1468,6 +1469,10 @@ est_start (Id *id, const char *ca_name, const char *validity, gboolean refuse)
 	}
 	if (refuse)
 		argv[n++] = "--refuse";
+	if (id->est_delay != NULL) {
+		argv[n++] = "--delay";
+		argv[n++] = id->est_delay;
+	}
 	argv[n] = NULL;
 	id->est = g_subprocess_launcher_spawnv (launcher, argv, &error);
 	g_assert_no_error (error);
@@ -1669,6 +1674,63 @@ test_est_auto_renew (void)
 	g_assert_cmpint (tether_dbus_identity1_get_not_after (identity), >, first_not_after);
 	tether_test_env_wait_state (id.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
 	assert_telemetry (&id, "{\"after\":\"est renewal\"}");
+	g_free (signals.message);
+}
+
+static gboolean
+in_progress (gpointer user_data)
+{
+	GVariant *renewal = tether_dbus_identity1_get_renewal (user_data);
+	gboolean value = FALSE;
+
+	return renewal != NULL && g_variant_lookup (renewal, "in-progress", "b", &value) && value;
+}
+
+static gboolean
+never (gpointer user_data)
+{
+	return FALSE;
+}
+
+/*
+ * An import while the first enrollment waits for the EST server's answer: the import wins,
+ * and the answer that comes later does not replace the imported pair.
+ */
+static void
+test_est_import_cancels (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autoptr(TetherDBusIdentity1) identity = NULL;
+	g_autoptr(TetherTestCert) cert = NULL;
+	g_autofree char *key = NULL;
+	g_autofree char *chain = NULL;
+	g_autofree char *imported_serial = NULL;
+	RenewalSignals signals = { 0 };
+
+	id_prepare (&id);
+	id.est_delay = "2";
+	est_start (&id, NULL, NULL, FALSE);
+	write_est_config (&id, "basic", "80", NULL);
+	id_start_daemon (&id);
+	identity = get_identity (&id, "device");
+	watch_renewal (identity, &signals);
+	g_assert_true (tether_test_wait_until (in_progress, identity, TETHER_TEST_TIMEOUT_MS));
+
+	cert = device_cert (&id, NULL);
+	key = write_key (&id, cert, KEY_PKCS8, "key.pem");
+	chain = write_chain (&id, cert, "chain.pem");
+	tether_test_env_ctl_ok (id.env, "identity", "import", key, chain, NULL);
+	wait_finished (&id, &signals, FALSE, "cancelled: a key and its certificate were imported",
+	               TETHER_TEST_TIMEOUT_MS);
+	imported_serial = g_strdup (tether_dbus_identity1_get_serial (identity));
+
+	/* past the server's answer: the imported pair is still the one in use */
+	tether_test_wait_until (never, NULL, 2500);
+	g_assert_cmpstr (tether_dbus_identity1_get_serial (identity), ==, imported_serial);
+	g_assert_false (tether_dbus_identity1_get_pending (identity));
+	add_connection (&id, "device");
+	tether_test_env_wait_state (id.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
+	assert_telemetry (&id, "{\"imported\":\"during EST\"}");
 	g_free (signals.message);
 }
 
@@ -1924,5 +1986,6 @@ main (int argc, char **argv)
 	tether_test_add ("/identity/est/down", test_est_down);
 	tether_test_add ("/identity/est/broker-rejects", test_est_broker_rejects);
 	tether_test_add ("/identity/est/untrusted-server", test_est_untrusted_server);
+	tether_test_add ("/identity/est/import-cancels", test_est_import_cancels);
 	return g_test_run ();
 }
