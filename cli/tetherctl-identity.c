@@ -45,26 +45,35 @@ tetherctl_identities_table (GPtrArray *identities)
 	g_autoptr(TetherctlTable) table = NULL;
 
 	table = tetherctl_table_new (
-	        _("NAME"), _("STATE"), _("KEY TYPE"), _("NOT AFTER"),
-	                                                    _("RENEWAL DUE"),
-	                                                       _("PENDING"), _("USED BY"), NULL);
+	        _("NAME"), _("STATE"), _("KEY TYPE"), _("NOT AFTER"), _("RENEWAL DUE"),
+	                                                                     _("RENEWAL"),
+	                                                                        _("LAST RESULT"),
+	                                                                           _("PENDING"),
+	                                                                              _("USED BY"),
+	                                                                                 NULL);
 	for (guint i = 0; i < identities->len; i++) {
 		TetherDBusIdentity1 *identity = g_ptr_array_index (identities, i);
 		GVariant *renewal = tether_dbus_identity1_get_renewal (identity);
 		gint64 due = 0;
+		const char *method = NULL;
+		const char *last_result = NULL;
 		g_autofree char *not_after =
 		        tetherctl_time_text (tether_dbus_identity1_get_not_after (identity));
 		g_autofree char *due_text = NULL;
 		g_autofree char *used_by =
 		        tetherctl_join (tether_dbus_identity1_get_used_by (identity));
 
-		if (renewal != NULL)
+		if (renewal != NULL) {
 			g_variant_lookup (renewal, "due", "x", &due);
+			g_variant_lookup (renewal, "method", "&s", &method);
+			g_variant_lookup (renewal, "last-result", "&s", &last_result);
+		}
 		due_text = tetherctl_time_text (due);
 		tetherctl_table_add (
 		        table, tether_dbus_identity1_get_name (identity),
 		        tether_dbus_identity1_get_state (identity),
-		        tether_dbus_identity1_get_key_type (identity), not_after, due_text,
+		        tether_dbus_identity1_get_key_type (identity), not_after, due_text, method,
+		        last_result,
 		        tetherctl_yes_no (tether_dbus_identity1_get_pending (identity)), used_by,
 		        NULL);
 	}

@@ -1837,6 +1837,7 @@ est_failure_case (EstFailure failure, const char *needle)
 	g_autofree char *old_serial = NULL;
 	g_autoptr(TetherTestCtlResult) result = NULL;
 	g_autoptr(TetherTestCtlResult) show = NULL;
+	g_autoptr(TetherTestCtlResult) list = NULL;
 	RenewalSignals signals = { 0 };
 	AttemptWait attempt = { 0 };
 	gint64 now;
@@ -1914,6 +1915,11 @@ est_failure_case (EstFailure failure, const char *needle)
 		g_assert_cmpint (next_attempt - last_attempt, <=, 4);
 
 		/* what the operator reads: the reason, the old certificate's end, what to do */
+		list = tether_test_env_ctl (id.env, NULL, "identity", "list", NULL);
+		assert_ok (list);
+		g_assert_true (
+		        g_regex_match_simple ("^device +(ready|renewing) +ec-p256 .* est +failed ",
+		                              list->out, G_REGEX_MULTILINE, 0));
 		show = tether_test_env_ctl (id.env, NULL, "identity", "show", NULL);
 		assert_ok (show);
 		g_assert_nonnull (strstr (show->out, "last-result: failed"));
