@@ -508,6 +508,9 @@ test_connect_refused (void)
 	g_assert_cmpstr (lookup_string (v, "reason"), ==, "connect-failed");
 	g_assert_true (g_str_has_prefix (lookup_string (v, "message"),
 	                                 "could not connect to 127.0.0.1 port "));
+	/* said once, in plain words: not GIO's "Could not connect to ..." again */
+	g_assert_nonnull (strstr (lookup_string (v, "message"), "connection refused"));
+	g_assert_null (strstr (lookup_string (v, "message"), "Could not connect"));
 }
 
 static void

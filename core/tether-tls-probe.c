@@ -178,7 +178,7 @@ probe_load_identity (Probe *probe, const gchar *cert_file, const gchar *key_file
 	                                         NULL, NULL, 0);
 	if (rc < 0) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
-		             _ ("the device's certificate chain '%s' could not be read (%s): "
+		             _("the device's certificate chain '%s' could not be read (%s): "
 		                "install the identity again"),
 		                cert_file, gnutls_strerror (rc));
 		return FALSE;
@@ -186,7 +186,7 @@ probe_load_identity (Probe *probe, const gchar *cert_file, const gchar *key_file
 	probe->n_pcerts = n;
 
 	if (!g_file_get_contents (key_file, &key_pem, &key_len, error)) {
-		g_prefix_error (error, _ ("the device's key could not be read: "));
+		g_prefix_error (error, _("the device's key could not be read: "));
 		return FALSE;
 	}
 	key_bytes = g_bytes_new (key_pem, key_len);
@@ -198,7 +198,7 @@ probe_load_identity (Probe *probe, const gchar *cert_file, const gchar *key_file
 	if (gnutls_pcert_export_x509 (&probe->pcerts[0], &leaf) < 0 ||
 	    !tether_key_matches_certificate (probe->key, leaf)) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
-		             _ ("the key '%s' does not belong to the first certificate in '%s': "
+		             _("the key '%s' does not belong to the first certificate in '%s': "
 		                "install the identity again"),
 		                key_file, cert_file);
 		return FALSE;
@@ -469,7 +469,7 @@ probe_setup_session (Probe *probe, const ProbeRequest *request,
 		                             strlen (server_name));
 	if (rc != GNUTLS_E_SUCCESS || !set_alpn (probe->session, request->alpn)) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
-		             _ ("the TLS probe could not be set up (%s)"), gnutls_strerror (rc));
+		             _("the TLS probe could not be set up (%s)"), gnutls_strerror (rc));
 		return FALSE;
 	}
 
@@ -512,6 +512,25 @@ probe_wait_for_alert (Probe *probe)
 	return rc;
 }
 
+/*
+ * why a TCP connection failed, without GSocketClient's own "Could not connect
+ * to HOST:" in front, which the caller's text already says
+ */
+static const gchar *
+connect_failure (const GError *error)
+{
+	if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED))
+		return _("nothing listens there (connection refused); check the endpoint and port");
+	if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+		return _("no answer in time; check the endpoint, the port and the network");
+	if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE) ||
+	    g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE))
+		return _("the host cannot be reached; check the network");
+	if (error->domain == G_RESOLVER_ERROR)
+		return _("the host name cannot be resolved; check the endpoint and DNS");
+	return error->message;
+}
+
 static GVariant *
 probe_run (Probe *probe, const ProbeRequest *request, GError **error)
 {
@@ -532,7 +551,7 @@ probe_run (Probe *probe, const ProbeRequest *request, GError **error)
 	if (request->anchors_pem != NULL && g_bytes_get_size (request->anchors_pem) > 0) {
 		anchors = tether_x509_parse_pem (request->anchors_pem, error);
 		if (anchors == NULL) {
-			g_prefix_error (error, _ ("the trust anchors cannot be used: "));
+			g_prefix_error (error, _("the trust anchors cannot be used: "));
 			return NULL;
 		}
 	} else {
@@ -541,7 +560,7 @@ probe_run (Probe *probe, const ProbeRequest *request, GError **error)
 	if ((request->cert_file == NULL) != (request->key_file == NULL)) {
 		g_set_error_literal (
 		        error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		        _ ("a client certificate needs both its chain file and its key "
+		        _("a client certificate needs both its chain file and its key "
 		           "file"));
 		return NULL;
 	}
@@ -563,8 +582,8 @@ probe_run (Probe *probe, const ProbeRequest *request, GError **error)
 			g_propagate_error (error, g_steal_pointer (&connect_error));
 			return NULL;
 		}
-		message = g_strdup_printf (_ ("could not connect to %s port %u: %s"), request->host,
-		                              request->port, connect_error->message);
+		message = g_strdup_printf (_("could not connect to %s port %u: %s"), request->host,
+		                              request->port, connect_failure (connect_error));
 		return result_new ("connect-failed", message, NULL);
 	}
 	probe->socket = g_socket_connection_get_socket (connection);
@@ -574,7 +593,7 @@ probe_run (Probe *probe, const ProbeRequest *request, GError **error)
 	rc = gnutls_certificate_allocate_credentials (&credentials);
 	if (rc != GNUTLS_E_SUCCESS) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
-		             _ ("the TLS probe could not be set up (%s)"), gnutls_strerror (rc));
+		             _("the TLS probe could not be set up (%s)"), gnutls_strerror (rc));
 		return NULL;
 	}
 	gnutls_certificate_set_retrieve_function2 (credentials, probe_retrieve_client_cert);
@@ -599,7 +618,7 @@ probe_run (Probe *probe, const ProbeRequest *request, GError **error)
 	}
 	if (chain == NULL)
 		return result_new ("invalid",
-		                   _ ("the server sent no certificate: check that the endpoint "
+		                   _("the server sent no certificate: check that the endpoint "
 		                      "speaks TLS with certificates"),
 		                      NULL);
 
