@@ -200,7 +200,7 @@ tether_x509_parse_pem (GBytes *data, GError **error)
 	text = g_bytes_get_data (data, &size);
 	if (size > TETHER_X509_MAX_PEM_SIZE) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
-		             _ ("the certificate data is too large (%lu bytes, at most %d): give "
+		             _("the certificate data is too large (%lu bytes, at most %d): give "
 		                "only the certificates needed"),
 		                (gulong) size, TETHER_X509_MAX_PEM_SIZE);
 		return NULL;
@@ -213,7 +213,7 @@ tether_x509_parse_pem (GBytes *data, GError **error)
 
 		if (pem_label_is_private_key (block->label)) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
-			             _ ("the certificate data holds a private key (PEM block %u, "
+			             _("the certificate data holds a private key (PEM block %u, "
 			                "'%s'): give only the certificates; a private key is "
 			                "imported into an identity on its own"),
 			                i + 1, block->label);
@@ -238,14 +238,14 @@ tether_x509_parse_pem (GBytes *data, GError **error)
 		if (*block->label == '\0') {
 			g_set_error (
 			        error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
-			        _ ("PEM block %u is damaged: its BEGIN line is cut short; copy "
+			        _("PEM block %u is damaged: its BEGIN line is cut short; copy "
 			           "the file again"),
 			           i + 1);
 			return NULL;
 		}
 		if (!pem_label_is_certificate (block->label)) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
-			             _ ("PEM block %u is a '%s', not a certificate: give only "
+			             _("PEM block %u is a '%s', not a certificate: give only "
 			                "'CERTIFICATE' blocks"),
 			                i + 1, block->label);
 			return NULL;
@@ -254,7 +254,7 @@ tether_x509_parse_pem (GBytes *data, GError **error)
 	}
 	if (n_certs == 0) {
 		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
-		                     _ ("no PEM certificate found (a '-----BEGIN CERTIFICATE-----' "
+		                     _("no PEM certificate found (a '-----BEGIN CERTIFICATE-----' "
 		                        "block): give the certificates in PEM form; convert a DER "
 		                        "file first, for example with 'certtool --inder "
 		                        "--certificate-info'"));
@@ -271,7 +271,7 @@ tether_x509_parse_pem (GBytes *data, GError **error)
 
 		if (block->len == 0) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
-			             _ ("certificate %u of %u is damaged: its PEM block has no "
+			             _("certificate %u of %u is damaged: its PEM block has no "
 			                "'-----END CERTIFICATE-----' line; copy the file again"),
 			                position, n_certs);
 			return NULL;
@@ -286,7 +286,7 @@ tether_x509_parse_pem (GBytes *data, GError **error)
 		if (rc != GNUTLS_E_SUCCESS) {
 			g_clear_pointer (&crt, gnutls_x509_crt_deinit);
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
-			             _ ("certificate %u of %u is damaged (%s): copy the file again "
+			             _("certificate %u of %u is damaged (%s): copy the file again "
 			                "or export the certificate again as PEM"),
 			                position, n_certs, gnutls_strerror (rc));
 			return NULL;
@@ -311,7 +311,7 @@ tether_x509_export_pem (GPtrArray *certs, GError **error)
 
 		if (rc != GNUTLS_E_SUCCESS) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_CERTIFICATE,
-			             _ ("certificate %u of %u could not be written as PEM (%s)"),
+			             _("certificate %u of %u could not be written as PEM (%s)"),
 			                i + 1, certs->len, gnutls_strerror (rc));
 			return NULL;
 		}
@@ -681,7 +681,7 @@ tether_key_generate (TetherKeyType type, GError **error)
 	}
 	if (i == G_N_ELEMENTS (key_types)) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("key type %d is not known: use ec-p256, ec-p384, rsa-2048 or "
+		             _("key type %d is not known: use ec-p256, ec-p384, rsa-2048 or "
 		                "rsa-3072"),
 		                (int) type);
 		return NULL;
@@ -700,7 +700,7 @@ tether_key_generate (TetherKeyType type, GError **error)
 	if (rc != GNUTLS_E_SUCCESS) {
 		secret_datum_clear (&pem);
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
-		             _ ("a %s key could not be generated (%s): check that the system's "
+		             _("a %s key could not be generated (%s): check that the system's "
 		                "random number generator works"),
 		                key_types[i].name, gnutls_strerror (rc));
 		return NULL;
@@ -728,7 +728,7 @@ tether_key_load_pem (GBytes *pem, GError **error)
 	if (size == 0 || size > TETHER_X509_MAX_PEM_SIZE ||
 	    find_bytes (text, size, "PRIVATE KEY-----") == NULL) {
 		g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
-		                     _ ("no PEM private key found (a '-----BEGIN PRIVATE "
+		                     _("no PEM private key found (a '-----BEGIN PRIVATE "
 		                        "KEY-----' block): give the key in PKCS#8 PEM form"));
 		return NULL;
 	}
@@ -736,7 +736,7 @@ tether_key_load_pem (GBytes *pem, GError **error)
 	    find_bytes (text, size, "Proc-Type: 4,ENCRYPTED") != NULL) {
 		g_set_error_literal (
 		        error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
-		        _ ("the private key is encrypted: import it with its password, "
+		        _("the private key is encrypted: import it with its password, "
 		           "or decrypt it first"));
 		return NULL;
 	}
@@ -756,7 +756,7 @@ tether_key_load_pem (GBytes *pem, GError **error)
 	}
 	if (rc != GNUTLS_E_SUCCESS) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_KEY,
-		             _ ("the private key could not be read (%s): give an unencrypted "
+		             _("the private key could not be read (%s): give an unencrypted "
 		                "PKCS#8 ('PRIVATE KEY'), SEC1 ('EC PRIVATE KEY') or PKCS#1 "
 		                "('RSA PRIVATE KEY') PEM key"),
 		                gnutls_strerror (rc));
@@ -1120,7 +1120,7 @@ csr_check_option_types (GVariant *options, GError **error)
 		}
 		if (i == G_N_ELEMENTS (csr_options)) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-			             _ ("option '%s' is not known for a certificate request: use "
+			             _("option '%s' is not known for a certificate request: use "
 			                "common-name, organization, organizational-unit, country, "
 			                "dns-names, uris"),
 			                key);
@@ -1129,7 +1129,7 @@ csr_check_option_types (GVariant *options, GError **error)
 		}
 		if (!g_variant_is_of_type (value, G_VARIANT_TYPE (csr_options[i].type))) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-			             _ ("option '%s' has type '%s': give it as '%s'"), key,
+			             _("option '%s' has type '%s': give it as '%s'"), key,
 			                g_variant_get_type_string (value), csr_options[i].type);
 			g_variant_unref (value);
 			return FALSE;
@@ -1145,14 +1145,14 @@ csr_check_name (const gchar *option, const gchar *value, gboolean required, GErr
 		return TRUE;
 	if (value == NULL || *value == '\0') {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("option '%s' is required and must not be empty: give the "
+		             _("option '%s' is required and must not be empty: give the "
 		                "device's name, for example its serial number"),
 		                option);
 		return FALSE;
 	}
 	if (g_utf8_strlen (value, -1) > TETHER_CSR_MAX_NAME_CHARS) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("option '%s' is %ld characters long: a certificate name holds "
+		             _("option '%s' is %ld characters long: a certificate name holds "
 		                "at most %d"),
 		                option, g_utf8_strlen (value, -1), TETHER_CSR_MAX_NAME_CHARS);
 		return FALSE;
@@ -1160,7 +1160,7 @@ csr_check_name (const gchar *option, const gchar *value, gboolean required, GErr
 	for (const gchar *p = value; *p != '\0'; p = g_utf8_next_char (p)) {
 		if (g_unichar_iscntrl (g_utf8_get_char (p))) {
 			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-			             _ ("option '%s' holds a control character: use printable "
+			             _("option '%s' holds a control character: use printable "
 			                "characters only"),
 			                option);
 			return FALSE;
@@ -1180,7 +1180,7 @@ csr_check_dns_name (const gchar *name, GError **error)
 	}
 	if (!ok) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
-		             _ ("option 'dns-names': '%s' is not a DNS name: use letters, digits, "
+		             _("option 'dns-names': '%s' is not a DNS name: use letters, digits, "
 		                "'-' and '.' (an internationalised name in its 'xn--' form)"),
 		                name);
 	}
@@ -1191,7 +1191,7 @@ static void
 csr_set_failure (int rc, const gchar *step, GError **error)
 {
 	g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
-	             _ ("the certificate request could not be made: %s failed (%s)"), step,
+	             _("the certificate request could not be made: %s failed (%s)"), step,
 	                gnutls_strerror (rc));
 }
 
@@ -1520,33 +1520,33 @@ unknown_issuer_message (GPtrArray *anchors, GPtrArray *path, const gchar *top_is
 	g_autofree gchar *whom = NULL;
 
 	if (top_self_signed)
-		ends_at = g_strdup_printf (_ ("the server's certificate chain ends at '%s' "
+		ends_at = g_strdup_printf (_("the server's certificate chain ends at '%s' "
 		                              "(self-signed)"),
 		                              top_issuer);
 	else
-		ends_at = g_strdup_printf (_ ("the server's certificate chain ends at '%s'"),
+		ends_at = g_strdup_printf (_("the server's certificate chain ends at '%s'"),
 		                              top_issuer);
 
 	if (anchors == NULL || anchors->len == 0)
-		return g_strdup_printf (_ ("%s, and no trust anchor is given: add that root as a "
+		return g_strdup_printf (_("%s, and no trust anchor is given: add that root as a "
 		                           "trust anchor"),
 		                           ends_at);
 	if (names != NULL)
-		whom = g_strdup_printf (_ ("the trust anchors '%s'"), names);
+		whom = g_strdup_printf (_("the trust anchors '%s'"), names);
 	else
-		whom = g_strdup (_ ("the trust anchors"));
+		whom = g_strdup (_("the trust anchors"));
 
 	if (intermediate != NULL) {
 		g_autofree gchar *subject = tether_x509_get_subject (intermediate);
 		g_autofree gchar *issuer = tether_x509_get_issuer (intermediate);
 
-		return g_strdup_printf (_ ("%s, which %s do not vouch for: they hold '%s', which "
+		return g_strdup_printf (_("%s, which %s do not vouch for: they hold '%s', which "
 		                           "is not a self-signed root, and only a self-signed root "
 		                           "can vouch for a server; add its root '%s' as a trust "
 		                           "anchor"),
 		                           ends_at, whom, subject, issuer);
 	}
-	return g_strdup_printf (_ ("%s, which %s do not vouch for: add that root as a trust "
+	return g_strdup_printf (_("%s, which %s do not vouch for: add that root as a trust "
 	                           "anchor, or check the endpoint"),
 	                           ends_at, whom);
 }
@@ -1558,10 +1558,10 @@ describe_certificate (gnutls_x509_crt_t crt, GPtrArray *server_chain, gboolean i
 	g_autofree gchar *subject = tether_x509_get_subject (crt);
 
 	if (is_anchor)
-		return g_strdup_printf (_ ("the trust anchor certificate '%s'"), subject);
+		return g_strdup_printf (_("the trust anchor certificate '%s'"), subject);
 	if (crt_equal (crt, g_ptr_array_index (server_chain, 0)))
-		return g_strdup_printf (_ ("the server's certificate '%s'"), subject);
-	return g_strdup_printf (_ ("the certificate '%s' in the server's chain"), subject);
+		return g_strdup_printf (_("the server's certificate '%s'"), subject);
+	return g_strdup_printf (_("the certificate '%s' in the server's chain"), subject);
 }
 
 /* the validity of every certificate on the path and of the anchor above it, leaf first */
@@ -1586,7 +1586,7 @@ check_times (GPtrArray *path, GPtrArray *server_chain, GPtrArray *anchors,
 		if (not_before != -1 && now < not_before) {
 			which = describe_certificate (crt, server_chain, is_anchor);
 			date = format_time (not_before);
-			*message = g_strdup_printf (_ ("%s is not valid before %s: check the "
+			*message = g_strdup_printf (_("%s is not valid before %s: check the "
 			                               "device's clock (it says %s)"),
 			                               which, date, now_text);
 			return TETHER_TRUST_NOT_YET_VALID;
@@ -1596,13 +1596,13 @@ check_times (GPtrArray *path, GPtrArray *server_chain, GPtrArray *anchors,
 			date = format_time (not_after);
 			if (is_anchor)
 				*message =
-				        g_strdup_printf (_ ("%s expired on %s: replace the trust "
+				        g_strdup_printf (_("%s expired on %s: replace the trust "
 				                            "anchor with the root's new "
 				                            "certificate, or check the device's "
 				                            "clock (it says %s)"),
 				                            which, date, now_text);
 			else
-				*message = g_strdup_printf (_ ("%s expired on %s: the server's "
+				*message = g_strdup_printf (_("%s expired on %s: the server's "
 				                               "operator must renew it, or check "
 				                               "the device's clock (it says %s)"),
 				                               which, date, now_text);
@@ -1620,23 +1620,23 @@ status_message (unsigned int status)
 	g_autofree gchar *text = NULL;
 
 	if ((status & GNUTLS_CERT_PURPOSE_MISMATCH) != 0)
-		return g_strdup (_ ("the server's certificate is not meant for a TLS server (its "
+		return g_strdup (_("the server's certificate is not meant for a TLS server (its "
 		                    "extended key usage): the server's operator must use a server "
 		                    "certificate"));
 	if ((status & GNUTLS_CERT_SIGNATURE_FAILURE) != 0)
-		return g_strdup (_ ("a signature in the server's certificate chain does not "
+		return g_strdup (_("a signature in the server's certificate chain does not "
 		                    "verify: the chain is damaged or forged; check the endpoint"));
 	if ((status & GNUTLS_CERT_INSECURE_ALGORITHM) != 0)
-		return g_strdup (_ ("the server's certificate chain is signed with an insecure "
+		return g_strdup (_("the server's certificate chain is signed with an insecure "
 		                    "algorithm: the server's operator must reissue it"));
 	if ((status & GNUTLS_CERT_SIGNER_NOT_CA) != 0)
-		return g_strdup (_ ("a certificate in the server's chain was issued by a "
+		return g_strdup (_("a certificate in the server's chain was issued by a "
 		                    "certificate that is not a CA: check the endpoint"));
 
 	if (gnutls_certificate_verification_status_print (status, GNUTLS_CRT_X509, &out, 0) ==
 	    GNUTLS_E_SUCCESS)
 		text = g_strstrip (datum_to_string (&out));
-	return g_strdup_printf (_ ("the server's certificate chain does not verify (%s): check "
+	return g_strdup_printf (_("the server's certificate chain does not verify (%s): check "
 	                           "the endpoint"),
 	                           text != NULL ? text : "");
 }
@@ -1655,7 +1655,7 @@ verify_chain (GPtrArray *material, GPtrArray *anchors, GPtrArray *path, const gc
 	/* only self-signed anchors vouch, as with OpenSSL in Paho; the list owns copies */
 	rc = gnutls_x509_trust_list_init (&list, 0);
 	if (rc != GNUTLS_E_SUCCESS) {
-		*message = g_strdup_printf (_ ("the trust check could not start (%s)"),
+		*message = g_strdup_printf (_("the trust check could not start (%s)"),
 		                               gnutls_strerror (rc));
 		return TETHER_TRUST_INVALID;
 	}
@@ -1674,7 +1674,7 @@ verify_chain (GPtrArray *material, GPtrArray *anchors, GPtrArray *path, const gc
 		                                     roots->len, 0);
 		if (rc < 0) {
 			/* the list may own some of the copies now: leave them to it */
-			*message = g_strdup_printf (_ ("the trust anchors could not be used (%s)"),
+			*message = g_strdup_printf (_("the trust anchors could not be used (%s)"),
 			                               gnutls_strerror (rc));
 			return TETHER_TRUST_INVALID;
 		}
@@ -1686,7 +1686,7 @@ verify_chain (GPtrArray *material, GPtrArray *anchors, GPtrArray *path, const gc
 	        GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS,
 	        &status, NULL);
 	if (rc < 0) {
-		*message = g_strdup_printf (_ ("the server's certificate chain could not be "
+		*message = g_strdup_printf (_("the server's certificate chain could not be "
 		                               "checked (%s)"),
 		                               gnutls_strerror (rc));
 		return TETHER_TRUST_INVALID;
@@ -1718,7 +1718,7 @@ tether_trust_verify (GPtrArray *server_chain, GPtrArray *anchors, const gchar *h
 
 	if (server_chain == NULL || server_chain->len == 0) {
 		if (message != NULL)
-			*message = g_strdup (_ ("the server sent no certificate: check that the "
+			*message = g_strdup (_("the server sent no certificate: check that the "
 			                        "endpoint speaks TLS with certificates"));
 		return TETHER_TRUST_INVALID;
 	}
@@ -1743,12 +1743,12 @@ tether_trust_verify (GPtrArray *server_chain, GPtrArray *anchors, const gchar *h
 		g_autofree gchar *held = quoted_list ((const gchar *const *) leaf_names);
 
 		if (*held == '\0')
-			msg = g_strdup_printf (_ ("the server's certificate holds no host name, "
+			msg = g_strdup_printf (_("the server's certificate holds no host name, "
 			                          "so it is not for '%s': the server's operator "
 			                          "must issue one with that name"),
 			                          hostname);
 		else
-			msg = g_strdup_printf (_ ("the server's certificate is for %s, not '%s': "
+			msg = g_strdup_printf (_("the server's certificate is for %s, not '%s': "
 			                          "use one of those names in the endpoint, or ask "
 			                          "the server's operator for a certificate with "
 			                          "that name"),
