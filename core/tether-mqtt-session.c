@@ -352,17 +352,27 @@ tether_mqtt_session_stop (TetherMqttSession *self)
 	}
 }
 
-static gchar *
-alpn_wire_format (GStrv protocols, guint *len)
+/*
+ * Paho copies the list with strdup (), as if it were a string: the buffer
+ * ends with a NUL byte that @len does not count, and an empty name (whose
+ * length byte would be a NUL) is left out.
+ */
+gchar *
+tether_mqtt_alpn_wire_format (const gchar *const *protocols, guint *len)
 {
 	GByteArray *wire = g_byte_array_new ();
+	const guint8 nul = 0;
 
 	for (guint i = 0; protocols != NULL && protocols[i] != NULL; i++) {
 		guint8 plen = (guint8) MIN (strlen (protocols[i]), 255);
+
+		if (plen == 0)
+			continue;
 		g_byte_array_append (wire, &plen, 1);
 		g_byte_array_append (wire, (const guint8 *) protocols[i], plen);
 	}
 	*len = wire->len;
+	g_byte_array_append (wire, &nul, 1);
 	return (gchar *) g_byte_array_free (wire, FALSE);
 }
 
@@ -432,7 +442,8 @@ tether_mqtt_session_start (TetherMqttSession *self, const TetherMqttParams *para
 	ssl_opts.disableDefaultTrustStore = 1;
 	ssl_opts.sslVersion = MQTT_SSL_VERSION_TLS_1_2;
 	if (params->alpn != NULL && params->alpn[0] != NULL) {
-		alpn = alpn_wire_format (params->alpn, &alpn_len);
+		alpn = tether_mqtt_alpn_wire_format ((const gchar *const *) params->alpn,
+		                                     &alpn_len);
 		ssl_opts.protos = (const unsigned char *) alpn;
 		ssl_opts.protos_len = alpn_len;
 	}

@@ -28,6 +28,9 @@ typedef struct {
 
 void tether_mqtt_params_clear (TetherMqttParams *params);
 
+/* ALPN protocol names in TLS wire form (RFC 7301), NUL-terminated for Paho */
+gchar *tether_mqtt_alpn_wire_format (const gchar *const *protocols, guint *len);
+
 /*
  * One MQTT session over TLS on Paho's asynchronous client. Paho's callbacks
  * run on its own threads; everything they report is carried to the main
