@@ -128,6 +128,8 @@ lookup_cloud (TetherManager *self, const gchar *name, GError **error)
 
 	if (cloud != NULL)
 		return cloud;
+	if (!tether_name_check (name, _("cloud"), error))
+		return NULL;
 	names = tether_hash_table_get_keys (self->clouds);
 	g_ptr_array_sort (names, compare_strings);
 	g_ptr_array_add (names, NULL);
@@ -143,6 +145,9 @@ lookup_connection (TetherManager *self, const gchar *id, GError **error)
 {
 	TetherConnection *connection = g_hash_table_lookup (self->connections, id);
 
+	/* a name that no connection could have is a malformed argument, not a missing one */
+	if (connection == NULL && !tether_name_check (id, _("connection"), error))
+		return NULL;
 	if (connection == NULL) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
 		             _("there is no connection '%s'"), id);
@@ -633,6 +638,11 @@ handle_remove_trust_anchor (TetherDBusTether1 *skeleton, GDBusMethodInvocation *
 	g_autoptr(GPtrArray) ids = sorted_connection_ids (self);
 	g_autoptr(GPtrArray) users = g_ptr_array_new ();
 
+	if (tether_anchor_store_lookup (self->anchors, name) == NULL &&
+	    !tether_name_check (name, _("trust anchor"), &error)) {
+		g_dbus_method_invocation_return_gerror (invocation, error);
+		return TRUE;
+	}
 	for (guint i = 0; i < ids->len; i++) {
 		TetherConnection *connection =
 		        g_hash_table_lookup (self->connections, ids->pdata[i]);
@@ -693,6 +703,10 @@ handle_test_trust_anchor (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
 	const gchar *cert_file = NULL;
 	const gchar *key_file = NULL;
 
+	if (anchor == NULL && !tether_name_check (name, _("trust anchor"), &error)) {
+		g_dbus_method_invocation_return_gerror (invocation, error);
+		return TRUE;
+	}
 	if (!tether_options_check (options, specs, G_N_ELEMENTS (specs), "options", &error)) {
 		g_dbus_method_invocation_return_gerror (invocation, error);
 		return TRUE;
@@ -912,7 +926,12 @@ handle_get_trust_anchor (TetherDBusTether1 *skeleton, GDBusMethodInvocation *inv
                          const gchar *name, TetherManager *self)
 {
 	TetherAnchor *anchor = tether_anchor_store_lookup (self->anchors, name);
+	g_autoptr(GError) error = NULL;
 
+	if (anchor == NULL && !tether_name_check (name, _("trust anchor"), &error)) {
+		g_dbus_method_invocation_return_gerror (invocation, error);
+		return TRUE;
+	}
 	if (anchor == NULL) {
 		g_dbus_method_invocation_return_error (invocation, TETHER_ERROR,
 		                                       TETHER_ERROR_NOT_FOUND,

@@ -167,7 +167,8 @@ baseline (GDBusMethodInfo *method, guint position)
 static GVariant *
 bytes_of (gsize size, guint8 fill)
 {
-	guint8 *data = g_malloc (size);
+	/* g_malloc (0) is NULL, which memset () may not be given */
+	guint8 *data = g_malloc (MAX (size, 1));
 
 	memset (data, fill, size);
 	return g_variant_new_from_data (G_VARIANT_TYPE_BYTESTRING, data, size, TRUE, g_free, data);
@@ -343,7 +344,7 @@ daemon_alive (Fuzz *fuzz, const char *after)
  * succeeded.
  */
 static char *
-call (Fuzz *fuzz, Target *target, GVariant *args)
+call_full (Fuzz *fuzz, Target *target, GVariant *args, char **message)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GVariant) reply = NULL;
@@ -363,7 +364,17 @@ call (Fuzz *fuzz, Target *target, GVariant *args)
 	        fuzz->error_names, g_strdup (name),
 	        GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (fuzz->error_names, name)) +
 	                          1));
+	if (message != NULL) {
+		g_dbus_error_strip_remote_error (error);
+		*message = g_strdup (error->message);
+	}
 	return name;
+}
+
+static char *
+call (Fuzz *fuzz, Target *target, GVariant *args)
+{
+	return call_full (fuzz, target, args, NULL);
 }
 
 static GVariant *
@@ -439,6 +450,57 @@ fuzz_signatures (Fuzz *fuzz, Target *target)
 	}
 }
 
+/* the names of objects: connections, anchors, identities */
+static gboolean
+is_name_argument (const char *arg)
+{
+	return g_str_equal (arg, "id") || g_str_equal (arg, "name") ||
+	       g_str_equal (arg, "identity");
+}
+
+/* the labels of bad_values () that no name may be */
+static gboolean
+is_malformed_name (const char *label)
+{
+	static const char *const labels[] = {
+		"empty",         "65 characters", "1 MiB", "path traversal", "slash",
+		"leading dash",  "leading dot",   "space", "non-ASCII",      "control character",
+		"format string", "newline",       NULL,
+	};
+
+	return g_strv_contains (labels, label);
+}
+
+/*
+ * The input limits: a malformed name, and an option dictionary with an
+ * unknown key or a value of the wrong type, are refused with InvalidArgument;
+ * for a dictionary the message names the argument.
+ */
+static void
+check_limit (Fuzz *fuzz, Target *target, guint position, const char *label, const char *what,
+             const char *name, const char *message)
+{
+	GDBusArgInfo *arg = target->method->in_args[position];
+
+	if (g_strcmp0 (arg->signature, "a{sv}") == 0) {
+		/* "options: unknown key", or a plugin's "takes no publish option" */
+		g_autofree char *singular = g_strndup (arg->name, strlen (arg->name) - 1);
+
+		if (g_strcmp0 (name, "org.tether.Error.InvalidArgument") != 0 || message == NULL ||
+		    strstr (message, singular) == NULL) {
+			g_autofree char *got =
+			        g_strdup_printf ("%s (%s), not InvalidArgument naming '%s'", name,
+			                         message != NULL ? message : "", arg->name);
+			unexpected (fuzz, target, what, got);
+		}
+	} else if (g_str_equal (arg->signature, "s") && is_name_argument (arg->name) &&
+	           is_malformed_name (label) &&
+	           g_strcmp0 (name, "org.tether.Error.InvalidArgument") != 0) {
+		g_autofree char *got = g_strdup_printf ("%s, not InvalidArgument", name);
+		unexpected (fuzz, target, what, got);
+	}
+}
+
 /* bad values of the right type: tetherd itself refuses each */
 static void
 fuzz_values (Fuzz *fuzz, Target *target)
@@ -458,9 +520,11 @@ fuzz_values (Fuzz *fuzz, Target *target)
 			        g_strdup_printf ("with '%s' %s", target->method->in_args[i]->name,
 			                         (char *) g_ptr_array_index (labels, j));
 			gint64 start = g_get_monotonic_time ();
-			g_autofree char *name =
-			        call (fuzz, target,
-			              args_with (target->method, i, g_ptr_array_index (values, j)));
+			g_autofree char *message = NULL;
+			g_autofree char *name = call_full (
+			        fuzz, target,
+			        args_with (target->method, i, g_ptr_array_index (values, j)),
+			        &message);
 			gint64 took_ms = (g_get_monotonic_time () - start) / 1000;
 
 			if (took_ms > 1000)
@@ -469,6 +533,9 @@ fuzz_values (Fuzz *fuzz, Target *target)
 			/* an answer, and one of tetherd's own errors */
 			if (name == NULL || !g_str_has_prefix (name, "org.tether.Error."))
 				unexpected (fuzz, target, what, name);
+			else
+				check_limit (fuzz, target, i, g_ptr_array_index (labels, j), what,
+				             name, message);
 			daemon_alive (fuzz, what);
 		}
 	}
