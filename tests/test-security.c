@@ -15,6 +15,7 @@
 #include <glib/gstdio.h>
 #include <pwd.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -253,7 +254,8 @@ static char *
 call_as (Sec *sec, const char *user, const char *path, const char *method, GVariant *args,
          char **message)
 {
-	g_autoptr(GVariant) sunk = g_variant_ref_sink (args);
+	/* the call takes @args: a floating value, or a reference of its own */
+	g_autoptr(GVariant) sunk = g_variant_take_ref (args);
 	g_autoptr(GPtrArray) texts = g_ptr_array_new_with_free_func (g_free);
 
 	for (gsize i = 0; i < g_variant_n_children (sunk); i++) {
@@ -517,7 +519,8 @@ zero_text (const char *signature)
 		value = g_variant_new_array (g_variant_type_element (type), NULL, 0);
 		break;
 	}
-	return g_variant_print (g_variant_ref_sink (g_steal_pointer (&value)), TRUE);
+	g_variant_ref_sink (value);
+	return g_variant_print (value, TRUE);
 }
 
 /* every org.tether method of every object below @path that the bus lets the outsider call */
@@ -1252,6 +1255,27 @@ has_received (gpointer user_data)
 	return ((ReceivedCount *) user_data)->count > 0;
 }
 
+/* every line tetherd wrote, at debug level, holds none of @secrets */
+static void
+assert_log_clean (TetherTestEnv *env, GPtrArray *secrets)
+{
+	g_autofree char *log = read_file (tether_test_env_get_daemon_log (env));
+
+	g_assert_nonnull (strstr (log, "tether-DEBUG"));
+	for (guint i = 0; i < secrets->len; i++) {
+		const char *secret = g_ptr_array_index (secrets, i);
+		const char *found = strstr (log, secret);
+
+		if (found != NULL) {
+			const char *line = found;
+			while (line > log && line[-1] != '\n')
+				line--;
+			g_error ("tetherd logged a secret (%s): %.*s", secret,
+			         (int) strcspn (line, "\n"), line);
+		}
+	}
+}
+
 /*
  * Payloads in every direction, a generated key, an imported encrypted key
  * and its password (right and wrong), each with a unique marker: tetherd,
@@ -1286,7 +1310,6 @@ test_logs_canary (void)
 	g_autofree char *imported_key = NULL;
 	g_autofree char *encrypted_key = NULL;
 	g_autofree char *imported_chain = NULL;
-	g_autofree char *log = NULL;
 	g_autofree char *request = NULL;
 	g_autoptr(GBytes) request_bytes = NULL;
 	g_autoptr(GBytes) response = NULL;
@@ -1377,6 +1400,7 @@ test_logs_canary (void)
 	        G_DBUS_CALL_FLAGS_NONE, -1, &id, NULL, &error);
 	g_assert_nonnull (error);
 	g_clear_error (&error);
+	g_clear_pointer (&payload, g_free);
 	for (guint i = 0; i < 3; i++) {
 		g_autoptr(GBytes) got = tether_test_observer_wait (observer, TELEMETRY_TOPIC,
 		                                                    TETHER_TEST_TIMEOUT_MS, NULL);
@@ -1411,20 +1435,121 @@ test_logs_canary (void)
 	g_ptr_array_add (secrets, g_strdup (wrong_password));
 
 	/* every line tetherd wrote, at debug level */
-	log = read_file (tether_test_env_get_daemon_log (env));
-	g_assert_nonnull (strstr (log, "tether-DEBUG"));
-	for (guint i = 0; i < secrets->len; i++) {
-		const char *secret = g_ptr_array_index (secrets, i);
-		const char *found = strstr (log, secret);
+	assert_log_clean (env, secrets);
+}
 
-		if (found != NULL) {
-			const char *line = found;
-			while (line > log && line[-1] != '\n')
-				line--;
-			g_error ("tetherd logged a secret (%s): %.*s", secret,
-			         (int) strcspn (line, "\n"), line);
-		}
-	}
+static void
+est_child_setup (gpointer user_data)
+{
+	/* the EST server dies with the test process, even when that aborts */
+	prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/*
+ * The EST server on the test PKI's localhost certificate, signing with the
+ * device CA, accepting the basic credentials @user_password.
+ */
+static GSubprocess *
+start_est_server (TetherTestEnv *env, guint16 port, const char *user_password)
+{
+	const TetherTestPki *pki = tether_test_env_get_pki (env);
+	g_autoptr(GSubprocessLauncher) launcher =
+	                   g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+	g_autoptr(GDataInputStream) lines = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *port_text = g_strdup_printf ("%u", port);
+	g_autofree char *line = NULL;
+	GSubprocess *server;
+
+	g_subprocess_launcher_set_child_setup (launcher, est_child_setup, NULL, NULL);
+	server = g_subprocess_launcher_spawn (
+	        launcher, &error, g_getenv ("TETHER_EST_SERVER"), "--port", port_text, "--cert",
+	        pki->server_cert, "--key", pki->server_key, "--ca-cert", pki->device_ca_cert,
+	        "--ca-key", pki->device_ca_key, "--client-ca", pki->device_ca_cert, "--user",
+	        user_password, NULL);
+	g_assert_no_error (error);
+	lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
+	line = g_data_input_stream_read_line (lines, NULL, NULL, &error);
+	g_assert_no_error (error);
+	if (line == NULL || !g_str_has_prefix (line, "listening"))
+		g_error ("the EST server did not start: %s", line != NULL ? line : "(no output)");
+	return server;
+}
+
+static gboolean
+log_says_unauthorized (gpointer user_data)
+{
+	g_autofree char *log = NULL;
+
+	g_file_get_contents (tether_test_env_get_daemon_log (user_data), &log, NULL, NULL);
+	return log != NULL && strstr (log, "401 Unauthorized") != NULL;
+}
+
+/*
+ * An EST enrollment with basic credentials: first a wrong password, which
+ * the server refuses, then the right one, each with a unique marker; the
+ * enrolled key too. tetherd, at its most verbose, logs none of them.
+ */
+static void
+test_logs_canary_est (void)
+{
+	g_autoptr(TetherTestEnv) env = tether_test_env_new ();
+	g_autoptr(GPtrArray) secrets = g_ptr_array_new_with_free_func (g_free);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSubprocess) server = NULL;
+	g_autoptr(TetherDBusIdentity1) identity = NULL;
+	g_autofree char *password = marker ("est-password");
+	g_autofree char *wrong_password = marker ("est-wrong-password");
+	g_autofree char *user_password = g_strdup_printf ("est-user:%s", password);
+	g_autofree char *wrong_credentials = g_strdup_printf ("est-user:%s\n", wrong_password);
+	g_autofree char *credentials = g_strdup_printf ("%s\n", user_password);
+	g_autofree char *credentials_path = NULL;
+	g_autofree char *config = NULL;
+	g_autofree char *config_path = NULL;
+	g_autofree char *key_path = NULL;
+	g_autofree char *key = NULL;
+	guint16 port = tether_test_pick_port ();
+
+	server = start_est_server (env, port, user_password);
+	credentials_path =
+	        tether_test_env_write_file (env, "est-credentials", wrong_credentials, -1);
+	g_assert_no_errno (g_chmod (credentials_path, 0600));
+	config = g_strdup_printf ("[identities/device]\n"
+	                          "est-url='https://localhost:%u/.well-known/est'\n"
+	                          "est-trust-anchors=['" ANCHOR "']\n"
+	                          "est-auth='basic'\n"
+	                          "est-credentials-file='%s'\n"
+	                          "est-common-name='" DEVICE_CN "'\n"
+	                          "renewal-retry-min=1\n"
+	                          "renewal-retry-max=2\n",
+	                          port, credentials_path);
+	config_path = tether_test_env_write_file (env, "tether.conf", config, -1);
+	tether_test_env_start_daemon (env);
+	tether_test_env_ctl_ok (env, "anchor", "add", ANCHOR,
+	                        tether_test_env_get_pki (env)->server_ca_cert, NULL);
+	identity = tether_dbus_identity1_proxy_new_sync (
+	        tether_test_env_get_bus (env), G_DBUS_PROXY_FLAGS_NONE, "org.tether.Tether1",
+	        "/org/tether/Tether1/identities/device", NULL, &error);
+	g_assert_no_error (error);
+
+	/* the wrong password is refused, and said so; then the right one enrolls */
+	g_assert_true (tether_test_wait_until (log_says_unauthorized, env, TETHER_TEST_TIMEOUT_MS));
+	g_assert_cmpstr (tether_dbus_identity1_get_state (identity), !=, "ready");
+	tether_test_env_write_file (env, "est-credentials", credentials, -1);
+	g_assert_true (tether_test_wait_property (G_DBUS_PROXY (identity), "State",
+	                                          g_variant_new_string ("ready"),
+	                                          2 * TETHER_TEST_TIMEOUT_MS));
+	key_path = g_build_filename (tether_test_env_get_state_dir (env), "identities", "device",
+	                             "active", "key.pem", NULL);
+	key = read_file (key_path);
+	add_key_lines (secrets, key);
+	tether_test_env_stop_daemon (env);
+	g_subprocess_force_exit (server);
+	g_subprocess_wait (server, NULL, NULL);
+
+	g_ptr_array_add (secrets, g_strdup (password));
+	g_ptr_array_add (secrets, g_strdup (wrong_password));
+	assert_log_clean (env, secrets);
 }
 
 int
@@ -1450,5 +1575,6 @@ main (int argc, char **argv)
 	tether_test_add ("/security/units/verify", test_units_verify);
 	tether_test_add ("/security/units/files", test_units_files);
 	tether_test_add ("/security/logs/canary", test_logs_canary);
+	tether_test_add ("/security/logs/canary-est", test_logs_canary_est);
 	return g_test_run ();
 }
