@@ -313,7 +313,8 @@ tetherctl_variant_from_string (const char *type_string, const char *text, GError
 	value = variant_from_string (type_string, text, error);
 	if (value == NULL)
 		return NULL;
-	return g_variant_ref_sink (value);
+	/* g_variant_parse () gives a full reference, the constructors a floating one */
+	return g_variant_take_ref (value);
 }
 
 /* The publish options of DESIGN.md, as a{s(ss)} like Cloud1.Options; "properties" has its

@@ -120,12 +120,13 @@ test_options_check (void)
 {
 	const TetherOptionSpec specs[] = { { "replace", "b" }, { "names", "as" } };
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GVariant) good = g_variant_ref_sink (
-	        g_variant_parse (NULL, "{'replace': <true>, 'names': <['a']>}", NULL, NULL, NULL));
-	g_autoptr(GVariant) unknown = g_variant_ref_sink (
-	        g_variant_parse (NULL, "{'force': <true>}", NULL, NULL, NULL));
-	g_autoptr(GVariant) wrong_type = g_variant_ref_sink (
-	        g_variant_parse (NULL, "{'replace': <'yes'>}", NULL, NULL, NULL));
+	/* g_variant_parse () gives a full reference */
+	g_autoptr(GVariant) good = g_variant_parse (NULL, "{'replace': <true>, 'names': <['a']>}",
+	                                             NULL, NULL, NULL);
+	g_autoptr(GVariant) unknown =
+	                   g_variant_parse (NULL, "{'force': <true>}", NULL, NULL, NULL);
+	g_autoptr(GVariant) wrong_type =
+	                   g_variant_parse (NULL, "{'replace': <'yes'>}", NULL, NULL, NULL);
 
 	g_assert_true (tether_options_check (good, specs, G_N_ELEMENTS (specs), "options", &error));
 	g_assert_no_error (error);

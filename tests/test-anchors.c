@@ -1239,6 +1239,7 @@ test_bundled_default_set (void)
 	tether_test_env_wait_state (live.env, CONNECTION, "connected", TETHER_TEST_TIMEOUT_MS);
 	assert_used_by (live.env, "anchortest.test-root", CONNECTION);
 	assert_used_by (live.env, "anchortest.legacy-root", "");
+	g_clear_pointer (&ctl, tether_test_ctl_result_free);
 	ctl = tether_test_env_ctl (live.env, NULL, "anchor", "remove", "anchortest.test-root",
 	                           NULL);
 	g_assert_cmpint (ctl->status, ==, 1);

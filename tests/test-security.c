@@ -1535,7 +1535,7 @@ test_logs_canary_est (void)
 	/* the wrong password is refused, and said so; then the right one enrolls */
 	g_assert_true (tether_test_wait_until (log_says_unauthorized, env, TETHER_TEST_TIMEOUT_MS));
 	g_assert_cmpstr (tether_dbus_identity1_get_state (identity), !=, "ready");
-	tether_test_env_write_file (env, "est-credentials", credentials, -1);
+	g_free (tether_test_env_write_file (env, "est-credentials", credentials, -1));
 	g_assert_true (tether_test_wait_property (G_DBUS_PROXY (identity), "State",
 	                                          g_variant_new_string ("ready"),
 	                                          2 * TETHER_TEST_TIMEOUT_MS));

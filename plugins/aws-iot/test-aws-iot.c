@@ -93,33 +93,37 @@ test_declarations (void)
 	}
 }
 
+/* tether_cloud_check_options () borrows its dictionary: a full reference, freed after */
+static gboolean
+check_options (TetherCloud *cloud, const gchar *text, GError **error)
+{
+	g_autoptr(GVariant) options = g_variant_ref_sink (g_variant_new_parsed (text));
+
+	return tether_cloud_check_options (cloud, options, error);
+}
+
 static void
 test_check_options (void)
 {
 	g_autoptr(TetherCloud) cloud = load_cloud ();
 	g_autoptr(GError) error = NULL;
 
-	g_assert_true (tether_cloud_check_options (
-	        cloud,
-	        g_variant_new_parsed ("{'thing-name': <'t1'>, 'subscriptions': <['cmd/t1/#']>, "
+	g_assert_true (check_options (cloud,
+	                              "{'thing-name': <'t1'>, 'subscriptions': <['cmd/t1/#']>, "
 	                              "'provisioning-template': <'fleet'>, "
-	                              "'provisioning-parameters': <{'SerialNumber': '1'}>}"),
-	        NULL));
-	g_assert_false (tether_cloud_check_options (
-	        cloud, g_variant_new_parsed ("{'telemetry-topic': <'dt/+/x'>}"), &error));
+	                              "'provisioning-parameters': <{'SerialNumber': '1'}>}",
+	                              NULL));
+	g_assert_false (check_options (cloud, "{'telemetry-topic': <'dt/+/x'>}", &error));
 	g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT);
 	g_assert_nonnull (strstr (error->message, "telemetry-topic"));
 	g_clear_error (&error);
-	g_assert_false (tether_cloud_check_options (
-	        cloud, g_variant_new_parsed ("{'subscriptions': <['cmd/a#']>}"), &error));
+	g_assert_false (check_options (cloud, "{'subscriptions': <['cmd/a#']>}", &error));
 	g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT);
 	g_clear_error (&error);
-	g_assert_false (tether_cloud_check_options (
-	        cloud, g_variant_new_parsed ("{'thing-name': <'a/b'>}"), &error));
+	g_assert_false (check_options (cloud, "{'thing-name': <'a/b'>}", &error));
 	g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT);
 	g_clear_error (&error);
-	g_assert_false (tether_cloud_check_options (
-	        cloud, g_variant_new_parsed ("{'provisioning-parameters': <{'a': 'b'}>}"), &error));
+	g_assert_false (check_options (cloud, "{'provisioning-parameters': <{'a': 'b'}>}", &error));
 	g_assert_nonnull (strstr (error->message, "provisioning-template"));
 	g_clear_error (&error);
 	g_assert_false (tether_cloud_check_options (

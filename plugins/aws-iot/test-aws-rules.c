@@ -290,6 +290,7 @@ test_provisioning (void)
 	g_auto(GStrv) topics = aws_rules_provisioning_subscriptions ("fleet");
 	g_autoptr(GBytes) request = aws_rules_create_from_csr_request ("-----BEGIN X-----\nab\n");
 	g_autoptr(GBytes) registration = NULL;
+	g_autoptr(GVariant) parameters = NULL;
 	g_autoptr(GBytes) certificate_answer = bytes_from_string (
 	        "{\"certificateId\":\"abc\",\"certificatePem\":\"PEM\","
 	        "\"certificateOwnershipToken\":\"tok\"}");
@@ -330,8 +331,9 @@ test_provisioning (void)
 	object = json_node_get_object (json_parser_get_root (parser));
 	g_assert_cmpstr (json_object_get_string_member (object, "certificateSigningRequest"), ==,
 	                 "-----BEGIN X-----\nab\n");
-	registration = aws_rules_register_thing_request (
-	        "tok", g_variant_new_parsed ("{'SerialNumber': '1234', 'Model': 'x'}"));
+	parameters = g_variant_ref_sink (
+	        g_variant_new_parsed ("{'SerialNumber': '1234', 'Model': 'x'}"));
+	registration = aws_rules_register_thing_request ("tok", parameters);
 	g_assert_true (json_parser_load_from_data (parser, g_bytes_get_data (registration, NULL),
 	                                           (gssize) g_bytes_get_size (registration), NULL));
 	object = json_node_get_object (json_parser_get_root (parser));

@@ -431,14 +431,16 @@ static gboolean
 send_certificate_request (TetherConnection *connection, AwsState *state, GError **error)
 {
 	g_auto(GVariantDict) options = G_VARIANT_DICT_INIT (NULL);
+	g_autoptr(GVariant) request_options = NULL;
 	g_autofree gchar *csr = NULL;
 	g_autoptr(GBytes) payload = NULL;
 
 	/* the key is made on the device and stays there; AWS signs its request */
 	g_variant_dict_insert (&options, "common-name", "s", state->common_name);
+	request_options = g_variant_ref_sink (g_variant_dict_end (&options));
 	csr = tether_connection_create_identity_request (
-	        connection, tether_connection_get_identity_name (connection),
-	        g_variant_dict_end (&options), error);
+	        connection, tether_connection_get_identity_name (connection), request_options,
+	        error);
 	if (csr == NULL)
 		return FALSE;
 	payload = aws_rules_create_from_csr_request (csr);

@@ -596,6 +596,10 @@ main (int argc, char **argv)
 		g_printerr ("bench-client: unknown mode %s\n", argv[1]);
 		return 2;
 	}
+	g_clear_pointer (&client.single, g_variant_unref);
+	g_clear_pointer (&client.remainder, g_variant_unref);
+	g_clear_pointer (&client.latencies, g_array_unref);
+	g_clear_object (&client.bus);
 	if (!ok) {
 		g_printerr ("bench-client %s: %s\n", argv[1], error->message);
 		return 1;
