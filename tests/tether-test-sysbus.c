@@ -10,6 +10,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -260,10 +261,32 @@ ensure_user (const char *user, gboolean publisher)
 	}
 }
 
+/*
+ * Test runs on this machine may make the users at the same time: one at a
+ * time looks and makes (the lock goes with the descriptor). Users are never
+ * removed, so what one run made the next finds.
+ */
+static int
+lock_users (void)
+{
+	int fd = g_open ("/run/lock/tether-test-users.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		fd = g_open ("/tmp/tether-test-users.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		g_error ("cannot open a lock file for the test users: %s", g_strerror (errno));
+	while (flock (fd, LOCK_EX) != 0) {
+		if (errno != EINTR)
+			g_error ("cannot lock the test users: %s", g_strerror (errno));
+	}
+	return fd;
+}
+
 void
 tether_test_sysbus_ensure_users (void)
 {
 	const char *sysusers = require_env ("TETHER_SYSUSERS");
+	int lock = lock_users ();
 
 	/* the daemon's user and the publishers' group, as the package makes them */
 	if (getpwnam (TETHER_TEST_DAEMON_USER) == NULL ||
@@ -276,6 +299,7 @@ tether_test_sysbus_ensure_users (void)
 
 	ensure_user (TETHER_TEST_USER_OUTSIDER, FALSE);
 	ensure_user (TETHER_TEST_USER_PUBLISHER, TRUE);
+	g_close (lock, NULL);
 }
 
 /* ---- the bus ---- */
