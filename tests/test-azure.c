@@ -28,9 +28,10 @@
 #define TWIN_GET_FILTER  "$iothub/twin/GET/#"
 #define METHOD_RES       "$iothub/methods/res/#"
 #define CONNECT_TIMEOUT  TETHER_TEST_TIMEOUT_MS
-#define FAILURE_BOUND_MS 10000
+#define FAILURE_BOUND_MS (10000 * tether_test_slowdown ())
 /* what the tests allow DPS in all, kept short so that the silent DPS case is quick */
-#define PROVISIONING_TIMEOUT_S 3
+/* DPS's time to answer and assign: longer under the sanitizers (TETHER_TEST_SLOWDOWN) */
+#define PROVISIONING_TIMEOUT_S (3 * tether_test_slowdown ())
 
 typedef struct {
 	TetherTestEnv *env;

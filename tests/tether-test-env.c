@@ -293,13 +293,30 @@ tether_test_init (int *argc, char ***argv)
 	signal (SIGPIPE, SIG_IGN);
 }
 
+guint
+tether_test_slowdown (void)
+{
+	const char *text = g_getenv ("TETHER_TEST_SLOWDOWN");
+	guint64 factor = 1;
+
+	if (text != NULL && *text != '\0' &&
+	    !g_ascii_string_to_unsigned (text, 10, 1, 20, &factor, NULL))
+		g_error ("TETHER_TEST_SLOWDOWN must be a number from 1 to 20, not '%s'", text);
+	return (guint) factor;
+}
+
 void
 tether_test_add (const char *path, TetherTestFunc func)
 {
+	/* GLib never frees its test suites: the cases stay reachable from here */
+	static GPtrArray *test_cases = NULL;
 	TestCase *test_case = g_new0 (TestCase, 1);
 
+	if (test_cases == NULL)
+		test_cases = g_ptr_array_new ();
+	g_ptr_array_add (test_cases, test_case);
 	test_case->func = func;
-	g_test_add_data_func_full (path, test_case, run_case, g_free);
+	g_test_add_data_func (path, test_case, run_case);
 }
 
 /* ---- the environment ---- */

@@ -134,6 +134,8 @@ typedef gboolean (*TetherTestCondition) (gpointer user_data);
 gboolean tether_test_wait_until (TetherTestCondition condition, gpointer user_data,
                                  guint timeout_ms);
 void tether_test_iterate (guint ms);
+/* how much slower than usual everything runs: TETHER_TEST_SLOWDOWN (1 when unset) */
+guint tether_test_slowdown (void);
 
 /* ---- tetherctl ---- */
 
