@@ -7,6 +7,9 @@
 
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "tether-connection-private.h"
 #include "tether-dbus.h"
@@ -33,6 +36,9 @@
 #define TETHER_SEND_RETRY_MS 100
 /* the most different lines one spell of trouble logs (see first_in_spell()) */
 #define TETHER_LOGGED_MAX 32
+/* an outbox that held this many messages and drained gives the freed heap back, this much later */
+#define TETHER_TRIM_AFTER_MESSAGES 1000
+#define TETHER_TRIM_DELAY_S        1
 
 struct _TetherConnection {
 	GObject parent_instance;
@@ -85,7 +91,9 @@ struct _TetherConnection {
 	guint64 suspect_id; /* the message the broker dropped the connection on */
 	guint suspect_strikes;
 	guint send_retry_id;
-	GHashTable *logged; /* what this spell of trouble logged: state changes, errors */
+	GHashTable *logged;  /* what this spell of trouble logged: state changes, errors */
+	guint64 queued_peak; /* the most queued since the heap was last given back */
+	guint trim_id;
 };
 
 /* tags of the plugin's own messages, apart from the outbox's ids */
@@ -487,11 +495,31 @@ tether_connection_set_provisioning (TetherConnection *self, gboolean provisionin
 		set_state (self, "provisioning", NULL);
 }
 
+static gboolean
+trim_cb (gpointer user_data)
+{
+	TetherConnection *self = user_data;
+
+	self->trim_id = 0;
+	if (tether_outbox_get_length (self->outbox) != 0)
+		return G_SOURCE_REMOVE;
+	self->queued_peak = 0;
+#ifdef __GLIBC__
+	/* glibc keeps what a burst freed in its arenas; the daemon goes back to its idle size */
+	malloc_trim (0);
+#endif
+	return G_SOURCE_REMOVE;
+}
+
 static void
 update_counters (TetherConnection *self)
 {
-	tether_dbus_connection1_set_queued (self->skeleton,
-	                                    tether_outbox_get_length (self->outbox));
+	guint64 queued = tether_outbox_get_length (self->outbox);
+
+	self->queued_peak = MAX (self->queued_peak, queued);
+	if (queued == 0 && self->queued_peak >= TETHER_TRIM_AFTER_MESSAGES && self->trim_id == 0)
+		self->trim_id = g_timeout_add_seconds (TETHER_TRIM_DELAY_S, trim_cb, self);
+	tether_dbus_connection1_set_queued (self->skeleton, queued);
 	tether_dbus_connection1_set_delivered (self->skeleton, self->delivered);
 	tether_dbus_connection1_set_dropped (self->skeleton, self->dropped);
 }
@@ -1558,6 +1586,7 @@ tether_connection_shutdown (TetherConnection *self)
 	g_clear_handle_id (&self->reload_id, g_source_remove);
 	g_clear_handle_id (&self->expiry_id, g_source_remove);
 	g_clear_handle_id (&self->send_retry_id, g_source_remove);
+	g_clear_handle_id (&self->trim_id, g_source_remove);
 	tether_connection_stop (self);
 	/* a write in progress finishes: no record is cut in the middle */
 	tether_outbox_close (self->outbox);
@@ -1581,6 +1610,7 @@ tether_connection_dispose (GObject *object)
 	g_clear_handle_id (&self->reload_id, g_source_remove);
 	g_clear_handle_id (&self->expiry_id, g_source_remove);
 	g_clear_handle_id (&self->send_retry_id, g_source_remove);
+	g_clear_handle_id (&self->trim_id, g_source_remove);
 	if (self->network_monitor != NULL)
 		g_signal_handlers_disconnect_by_data (self->network_monitor, self);
 	if (self->outbox != NULL)
