@@ -27,7 +27,12 @@
 #define TETHER_DEAD_LETTER_TRIES 3
 /* a connection lost this soon after the oldest unacknowledged message went out blames it */
 #define TETHER_POISON_WINDOW_S 10
-/* sessions this short, this many times in a row, hint at a second client with the same id */
+/*
+ * sessions this short, this many times in a row, hint at a second client with
+ * the same id: each throws the other out as soon as it comes back, so a
+ * session lasts about one reconnect wait; short means shorter than this plus
+ * twice reconnect-min
+ */
 #define TETHER_SHORT_SESSION_S       3
 #define TETHER_SHORT_SESSIONS_IN_ROW 3
 /* how often the deadlines (expires-in) of queued messages are checked */
@@ -87,6 +92,7 @@ struct _TetherConnection {
 	GNetworkMonitor *network_monitor;
 	gboolean network_available;
 	gint64 connected_at; /* monotonic, 0 while not connected */
+	gboolean session_up; /* the MQTT session connected and not yet lost */
 	guint short_sessions;
 	guint64 suspect_id; /* the message the broker dropped the connection on */
 	guint suspect_strikes;
@@ -679,6 +685,7 @@ session_connected_cb (TetherMqttSession *session, TetherConnection *self)
 {
 	g_autoptr(GError) error = NULL;
 
+	self->session_up = TRUE;
 	tether_dbus_connection1_set_client_id (self->skeleton, self->params.client_id);
 
 	/* the verdict on a renewed pair: it works, or only the active one does */
@@ -761,17 +768,32 @@ session_connection_lost_cb (TetherMqttSession *session, const gchar *cause, Teth
 {
 	g_autofree gchar *text = NULL;
 	gint64 lived = g_get_monotonic_time () - self->connected_at;
-	gboolean blamed = blame_message (self);
+	gint64 short_session =
+	        ((gint64) TETHER_SHORT_SESSION_S +
+	         2 * (gint64) g_settings_get_uint (self->settings, "reconnect-min")) *
+	        G_USEC_PER_SEC;
+	gboolean blamed;
+
+	/* one loss a session: a second report of it would count a short session that was not */
+	if (!self->session_up) {
+		g_debug ("connection %s: the session was lost already", self->id);
+		return;
+	}
+	self->session_up = FALSE;
+	blamed = blame_message (self);
 
 	/* dropped right after connecting, again and again, with nothing to blame */
-	if (!blamed && self->connected_at != 0 && lived < TETHER_SHORT_SESSION_S * G_USEC_PER_SEC)
+	if (!blamed && self->connected_at != 0 && lived < short_session)
 		self->short_sessions++;
 	else
 		self->short_sessions = 0;
 
 	/* a session that held: this loss is news */
-	if (self->connected_at != 0 && lived >= TETHER_SHORT_SESSION_S * G_USEC_PER_SEC)
+	if (self->connected_at != 0 && lived >= short_session) {
+		g_debug ("connection %s: the session held for %" G_GINT64_FORMAT " ms", self->id,
+		         lived / 1000);
 		end_spell (self);
+	}
 	self->connected_at = 0;
 
 	tether_outbox_unsend_all (self->outbox);
@@ -1043,6 +1065,7 @@ tether_connection_stop (TetherConnection *self)
 	tether_mqtt_session_stop (self->session);
 	tether_outbox_unsend_all (self->outbox);
 	self->connected_at = 0;
+	self->session_up = FALSE;
 }
 
 static void

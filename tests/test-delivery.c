@@ -1456,6 +1456,7 @@ test_duplicate_client_id (void)
 	ErrorWait wait = { &d, "a" };
 	AcceptWait accepted = { NULL, 0 };
 	const char *ids[] = { "a", "b" };
+	guint all_losses = 0;
 	g_autofree char *endpoint = NULL;
 
 	delivery_start (&d, NULL);
@@ -1477,7 +1478,11 @@ test_duplicate_client_id (void)
 			                 tether_test_env_get_connection (d.env, "b")));
 	}
 
-	/* they go on throwing each other out: each change and each text logged once */
+	/*
+	 * they go on throwing each other out: each change and each text is
+	 * logged once a spell, and a spell ends only when a session held (a
+	 * busy machine may let one hold now and then)
+	 */
 	accepted.proxy = d.proxy;
 	accepted.n = tether_test_proxy_get_n_accepted (d.proxy) + 6;
 	g_assert_true (tether_test_wait_until (proxy_accepted_n, &accepted, 30000));
@@ -1488,16 +1493,19 @@ test_duplicate_client_id (void)
 		        g_strdup_printf ("connection %s: connecting -> connected", ids[i]);
 		g_autofree char *duplicate =
 		        g_strdup_printf ("connection %s: the broker at localhost", ids[i]);
+		g_autofree char *held =
+		        g_strdup_printf ("connection %s: the session held for", ids[i]);
+		guint spells = count_log_lines_at (&d, "DEBUG", held) + 1;
+		guint losses = count_log_lines (&d, lost);
 
-		g_assert_cmpuint (count_log_lines_at (&d, "INFO", lost), <=, 1);
-		g_assert_cmpuint (count_log_lines_at (&d, "INFO", back), ==, 1);
-		g_assert_cmpuint (count_log_lines_at (&d, "WARNING", duplicate), <=, 1);
+		g_printerr ("# connection %s: %u sessions lost, %u logged, %u spells\n", ids[i],
+		            losses, count_log_lines_at (&d, "INFO", lost), spells);
+		all_losses += losses;
+		g_assert_cmpuint (count_log_lines_at (&d, "INFO", lost), <=, spells);
+		g_assert_cmpuint (count_log_lines_at (&d, "INFO", back), <=, spells);
+		g_assert_cmpuint (count_log_lines_at (&d, "WARNING", duplicate), <=, spells);
 	}
-	g_printerr ("# %u connections made; 'connected -> connecting' logged %u times, %u in "
-	            "the debug log\n",
-	            tether_test_proxy_get_n_accepted (d.proxy),
-	            count_log_lines_at (&d, "INFO", "connected -> connecting"),
-	            count_log_lines_at (&d, "DEBUG", "connected -> connecting"));
+	g_assert_cmpuint (all_losses, >=, 6);
 }
 
 /* ---- reconnecting ---- */
