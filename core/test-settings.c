@@ -11,6 +11,7 @@
 #include <gio/gsettingsbackend.h>
 #include <glib/gstdio.h>
 
+#include "tether-connection-private.h"
 #include "tether-settings.h"
 
 typedef struct {
@@ -183,6 +184,43 @@ test_settings_documented (void)
 	g_assert_cmpuint (count.bounded, ==, count.keys);
 }
 
+/* reconnect-min and reconnect-max bound every wait, and the jitter stays within them */
+static void
+test_settings_reconnect_backoff (void)
+{
+	const guint32 randoms[] = { 0, 1, 499, 500, 501, 12345, G_MAXUINT32 / 2, G_MAXUINT32 };
+	const guint expected[] = { 1, 2, 4, 8, 16, 32, 60, 60 };
+	guint backoff = 0;
+
+	/* the defaults: 1 s, doubling, up to 60 s */
+	for (guint i = 0; i < G_N_ELEMENTS (expected); i++) {
+		backoff = tether_connection_backoff_next (backoff, 1, 60);
+		g_assert_cmpuint (backoff, ==, expected[i]);
+		for (guint r = 0; r < G_N_ELEMENTS (randoms); r++) {
+			guint delay = tether_connection_backoff_delay_ms (backoff, 60, randoms[r]);
+
+			g_assert_cmpuint (delay, >=, backoff * 1000);
+			g_assert_cmpuint (delay, <=, MIN (backoff * 1500, 60 * 1000));
+		}
+	}
+
+	/* jitter: not one wait for all */
+	g_assert_cmpuint (tether_connection_backoff_delay_ms (8, 60, 0), !=,
+	                  tether_connection_backoff_delay_ms (8, 60, 3999));
+	g_assert_cmpuint (tether_connection_backoff_delay_ms (8, 60, 4000), ==, 12000);
+	g_assert_cmpuint (tether_connection_backoff_delay_ms (8, 60, 4001), ==, 8000);
+
+	/* a maximum below the minimum: the minimum, every time */
+	g_assert_cmpuint (tether_connection_backoff_next (0, 30, 10), ==, 30);
+	g_assert_cmpuint (tether_connection_backoff_next (30, 30, 10), ==, 30);
+	g_assert_cmpuint (tether_connection_backoff_delay_ms (30, 10, G_MAXUINT32), ==, 30000);
+
+	/* the largest the schema allows does not overflow */
+	g_assert_cmpuint (tether_connection_backoff_next (86400, 3600, 86400), ==, 86400);
+	g_assert_cmpuint (tether_connection_backoff_delay_ms (86400, 86400, G_MAXUINT32), ==,
+	                  86400000);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -195,5 +233,6 @@ main (int argc, char **argv)
 	g_test_add ("/settings/ranges", Fixture, NULL, fixture_setup, test_settings_ranges,
 	            fixture_teardown);
 	g_test_add_func ("/settings/documented", test_settings_documented);
+	g_test_add_func ("/settings/reconnect-backoff", test_settings_reconnect_backoff);
 	return g_test_run ();
 }

@@ -62,4 +62,14 @@ guint64 tether_connection_get_queued (TetherConnection *self);
 /* why the outbox cannot be used (a newer format, no access), or NULL */
 const gchar *tether_connection_get_outbox_error (TetherConnection *self);
 
+/*
+ * Reconnecting: the backoff (seconds) after @backoff (0 before the first
+ * attempt) is reconnect-min, then doubles up to reconnect-max; the wait for a
+ * backoff is at least the backoff and at most half as long again (jitter, so
+ * devices that lost the same broker come back apart), never past
+ * reconnect-max. @random: any 32 random bits
+ */
+guint tether_connection_backoff_next (guint backoff, guint min_s, guint max_s);
+guint tether_connection_backoff_delay_ms (guint backoff, guint max_s, guint32 random);
+
 G_END_DECLS

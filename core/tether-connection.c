@@ -540,20 +540,37 @@ reconnect_cb (gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
+guint
+tether_connection_backoff_next (guint backoff, guint min_s, guint max_s)
+{
+	max_s = MAX (max_s, min_s);
+	if (backoff == 0)
+		return min_s;
+	return (guint) MIN ((guint64) backoff * 2, (guint64) max_s);
+}
+
+guint
+tether_connection_backoff_delay_ms (guint backoff, guint max_s, guint32 random)
+{
+	guint64 base = (guint64) backoff * 1000;
+	guint64 top = MIN (base + base / 2, (guint64) MAX (max_s, backoff) * 1000);
+
+	return (guint) (base + random % (top - base + 1));
+}
+
 /* exponential backoff with jitter, within the settings' bounds */
 static void
 schedule_reconnect (TetherConnection *self)
 {
 	guint min_s = g_settings_get_uint (self->settings, "reconnect-min");
-	guint max_s = MAX (g_settings_get_uint (self->settings, "reconnect-max"), min_s);
+	guint max_s = g_settings_get_uint (self->settings, "reconnect-max");
 	guint delay_ms;
 
 	if (!self->enabled)
 		return;
 	g_clear_handle_id (&self->reconnect_id, g_source_remove);
-	self->backoff = self->backoff == 0 ? min_s : MIN (self->backoff * 2, max_s);
-	delay_ms = self->backoff * 1000;
-	delay_ms = delay_ms / 2 + (guint) g_random_int_range (0, (gint) (delay_ms / 2) + 1);
+	self->backoff = tether_connection_backoff_next (self->backoff, min_s, max_s);
+	delay_ms = tether_connection_backoff_delay_ms (self->backoff, max_s, g_random_int ());
 	g_debug ("connection %s: next attempt in %u ms", self->id, delay_ms);
 	self->reconnect_id = g_timeout_add (delay_ms, reconnect_cb, self);
 }
