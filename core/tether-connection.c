@@ -1565,9 +1565,10 @@ open_outbox (TetherConnection *self, GError **error)
 	}
 	damage = tether_outbox_get_damage (self->outbox);
 	if (damage != NULL) {
-		g_autofree gchar *text = g_strdup_printf (_("damaged outbox data was set aside in %s/quarantine (%u finds, the first: "
-		          "%s); the rest is delivered"),
-		        dir, g_strv_length ((gchar **) damage), damage[0]);
+		g_autofree gchar *text = g_strdup_printf (
+		        _("damaged outbox data was set aside in %s/quarantine (%u finds, the "
+		          "first: %s); the rest is delivered"),
+		           dir, g_strv_length ((gchar **) damage), damage[0]);
 		tether_dbus_connection1_set_last_error (self->skeleton, text);
 	}
 	return TRUE;

@@ -67,7 +67,7 @@ counter_arrived (void *context, char *topic, int topic_len, MQTTClient_message *
 	if (seq < counter->n_max) {
 		if (counter->counts[seq]++ == 0) {
 			counter->distinct++;
-			/* accepted in order, delivered in order: a repeat may come late, a first not */
+			/* delivered in the order accepted: a repeat may come late, a first not */
 			if (seq + 1 < counter->highest)
 				counter->out_of_order++;
 			counter->highest = MAX (counter->highest, (guint) seq + 1);
