@@ -13,6 +13,7 @@
 
 #include <glib/gstdio.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tether-outbox.h"
@@ -105,6 +106,15 @@ use_outbox (const gchar *dir)
 	drop_outbox (outbox);
 }
 
+static gchar *base_dir = NULL;
+
+/* the fuzzer's directory goes when it exits */
+static void
+remove_base_dir (void)
+{
+	remove_tree (base_dir);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -113,10 +123,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 	size_t left = size;
 
 	if (dir == NULL) {
-		g_autofree gchar *base = g_dir_make_tmp ("tether-fuzz-outbox-XXXXXX", NULL);
-
-		g_assert_nonnull (base);
-		dir = g_build_filename (base, "outbox", NULL);
+		base_dir = g_dir_make_tmp ("tether-fuzz-outbox-XXXXXX", NULL);
+		g_assert_nonnull (base_dir);
+		atexit (remove_base_dir);
+		dir = g_build_filename (base_dir, "outbox", NULL);
 		/* the damage it reports is expected: only criticals are told */
 		g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
 		g_log_set_writer_func (quiet_writer, NULL, NULL);
