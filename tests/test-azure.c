@@ -550,7 +550,7 @@ test_flow_twin (void)
 	id = publish (&az, "--kind", "attributes", "--option", "component=deviceInfo",
 	              "{\"firmware\":\"1.0\"}", NULL);
 	reported_topic = hub_receives (&az, REPORTED_FILTER,
-	                               "{\"deviceInfo\":{\"firmware\":\"1.0\",\"__t\":\"c\"}}");
+	                               "{\"deviceInfo\":{\"__t\":\"c\",\"firmware\":\"1.0\"}}");
 	expected = g_strdup_printf (
 	        "$iothub/twin/PATCH/properties/reported/?$rid=%" G_GUINT64_FORMAT, id);
 	g_assert_cmpstr (reported_topic, ==, expected);

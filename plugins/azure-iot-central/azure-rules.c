@@ -7,10 +7,12 @@
 
 #include <glib/gi18n-lib.h>
 #include <json-glib/json-glib.h>
+#include <math.h>
 #include <string.h>
 #include <tether/tether.h>
 
 #include "azure-rules.h"
+#include "tether-json.h"
 
 /* the characters DPS takes in a registration id besides letters and digits */
 #define DPS_EXTRA_CHARS ".-_:"
@@ -307,28 +309,10 @@ azure_rules_method_response_topic (const gchar *request_id, gint status, GError 
 static JsonNode *
 parse_json (GBytes *payload, gchar **problem)
 {
-	g_autoptr(JsonParser) parser = json_parser_new ();
-	g_autoptr(GError) error_local = NULL;
 	gsize size = 0;
 	const gchar *data = payload != NULL ? g_bytes_get_data (payload, &size) : NULL;
 
-	if (size == 0) {
-		*problem = g_strdup (_("it is empty"));
-		return NULL;
-	}
-	if (!g_utf8_validate_len (data, size, NULL)) {
-		*problem = g_strdup (_("it is not valid UTF-8"));
-		return NULL;
-	}
-	if (!json_parser_load_from_data (parser, data, (gssize) size, &error_local)) {
-		*problem = g_strdup (error_local->message);
-		return NULL;
-	}
-	if (json_parser_get_root (parser) == NULL) {
-		*problem = g_strdup (_("it holds no JSON value"));
-		return NULL;
-	}
-	return json_node_copy (json_parser_get_root (parser));
+	return tether_json_parse (data, size, problem);
 }
 
 /* what a JSON value is, for an error a person reads */
@@ -344,6 +328,39 @@ describe_json (JsonNode *node)
 	if (json_node_get_value_type (node) == G_TYPE_BOOLEAN)
 		return _("a boolean");
 	return _("a number");
+}
+
+/*
+ * TRUE when every number in @node is finite: json-glib reads 1e999 as infinity,
+ * which IoT Central cannot decode and which a reported-properties document
+ * would carry on as the text "inf", no longer JSON
+ */
+static gboolean
+numbers_finite (JsonNode *node)
+{
+	if (JSON_NODE_HOLDS_OBJECT (node)) {
+		JsonObjectIter iter;
+		JsonNode *member;
+
+		json_object_iter_init (&iter, json_node_get_object (node));
+		while (json_object_iter_next (&iter, NULL, &member)) {
+			if (!numbers_finite (member))
+				return FALSE;
+		}
+		return TRUE;
+	}
+	if (JSON_NODE_HOLDS_ARRAY (node)) {
+		JsonArray *array = json_node_get_array (node);
+
+		for (guint i = 0; i < json_array_get_length (array); i++) {
+			if (!numbers_finite (json_array_get_element (array, i)))
+				return FALSE;
+		}
+		return TRUE;
+	}
+	if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_DOUBLE)
+		return isfinite (json_node_get_double (node));
+	return TRUE;
 }
 
 gboolean
@@ -366,29 +383,32 @@ azure_rules_check_payload (const gchar *kind, GBytes *payload, GError **error)
 		                kind, describe_json (root));
 		return FALSE;
 	}
+	if (!numbers_finite (root)) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
+		             _("azure-iot-central: the %s payload holds a number too large for a "
+		               "double (such as 1e999), which IoT Central cannot decode"),
+		                kind);
+		return FALSE;
+	}
 	return TRUE;
 }
 
-static GBytes *
-node_to_bytes (JsonNode *node)
-{
-	g_autoptr(JsonGenerator) generator = json_generator_new ();
-	gsize length = 0;
-	gchar *text;
-
-	json_generator_set_root (generator, node);
-	text = json_generator_to_data (generator, &length);
-	return g_bytes_new_take (text, length);
-}
-
+/*
+ * IoT Plug and Play: a component's properties sit under its name, marked
+ * "__t": "c". The application's own text goes on inside the wrapper, so its
+ * numbers arrive as written (json-glib 1.6 would write 1e20 back as 1e+20.0,
+ * which is not JSON).
+ */
 GBytes *
 azure_rules_reported_payload (GBytes *payload, const gchar *component, GError **error)
 {
 	g_autofree gchar *problem = NULL;
 	g_autoptr(JsonNode) root = NULL;
-	g_autoptr(JsonNode) wrapped = NULL;
-	JsonObject *inner;
-	JsonObject *outer;
+	JsonObject *object;
+	GString *wrapped;
+	gsize size = 0;
+	const gchar *data;
+	gsize start = 0;
 
 	if (!azure_rules_check_payload (AZURE_KIND_ATTRIBUTES, payload, error))
 		return NULL;
@@ -397,15 +417,36 @@ azure_rules_reported_payload (GBytes *payload, const gchar *component, GError **
 	if (!azure_rules_check_component (component, error))
 		return NULL;
 
-	/* IoT Plug and Play: a component's properties sit under its name, marked "__t": "c" */
+	data = g_bytes_get_data (payload, &size);
+	while (start < size && g_ascii_isspace (data[start]))
+		start++;
+	if (start == size || data[start] != '{') {
+		/* json-glib takes a comment before the object; IoT Central would not */
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
+		             _("azure-iot-central: the attributes payload must begin with '{' "
+		               "(no comment or other text before the object)"));
+		return NULL;
+	}
 	root = parse_json (payload, &problem);
-	inner = json_node_dup_object (root);
-	json_object_set_string_member (inner, "__t", "c");
-	outer = json_object_new ();
-	json_object_set_object_member (outer, component, inner);
-	wrapped = json_node_init_object (json_node_alloc (), outer);
-	json_object_unref (outer);
-	return node_to_bytes (wrapped);
+	object = json_node_get_object (root);
+	if (json_object_has_member (object, "__t")) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
+		             _("azure-iot-central: the attributes payload has a member '__t', "
+		               "which IoT Central keeps for marking a component; leave it out"));
+		return NULL;
+	}
+
+	wrapped = g_string_sized_new (size + strlen (component) + 16);
+	g_string_append_printf (wrapped, "{\"%s\":{\"__t\":\"c\"", component);
+	if (json_object_get_size (object) > 0) {
+		/* the members and the closing brace, as the application wrote them */
+		g_string_append_c (wrapped, ',');
+		g_string_append_len (wrapped, data + start + 1, (gssize) (size - start - 1));
+	} else {
+		g_string_append_c (wrapped, '}');
+	}
+	g_string_append_c (wrapped, '}');
+	return g_string_free_to_bytes (wrapped);
 }
 
 gboolean
@@ -604,7 +645,7 @@ azure_rules_twin_desired (GBytes *twin, gboolean *has_version, gint64 *version)
 		*has_version = TRUE;
 		*version = json_node_get_int (version_node);
 	}
-	return node_to_bytes (desired);
+	return tether_json_to_bytes (desired);
 }
 
 gchar *
@@ -670,7 +711,7 @@ azure_rules_dps_register_body (const gchar *registration_id, const gchar *model_
 	}
 	json_builder_end_object (builder);
 	root = json_builder_get_root (builder);
-	return node_to_bytes (root);
+	return tether_json_to_bytes (root);
 }
 
 void

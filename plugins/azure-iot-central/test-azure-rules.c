@@ -231,6 +231,11 @@ test_payload (void)
 		{ "true", "not a boolean" },
 		{ "null", "not null" },
 		{ "{\"a\": ", "" },
+		/* found by fuzz-azure: json-glib 1.6 alone keeps the first of two */
+		{ "{\"d\":402}{\"message\":\"mh\"}", "more than one JSON value" },
+		/* found by fuzz-azure: read as infinity, reported on as "inf" */
+		{ "{\"errorCod\":4e03002}", "too large for a double" },
+		{ "{\"a\": [1, {\"b\": -1e400}]}", "too large for a double" },
 	};
 	const gchar latin1[] = "{\"name\": \"caf\xe9\"}";
 	g_autoptr(GBytes) good_bytes = bytes_from_string (good);
@@ -264,9 +269,45 @@ test_reported_payload (void)
 
 	g_assert_true (plain == payload);
 	g_assert_true (bytes_equal_string (
-	        wrapped, "{\"thermostat1\":{\"targetTemperature\":21,\"__t\":\"c\"}}"));
+	        wrapped, "{\"thermostat1\":{\"__t\":\"c\",\"targetTemperature\": 21}}"));
 	g_assert_null (none);
 	g_assert_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED);
+}
+
+/* the application's numbers go on as written: json-glib 1.6 wrote 1e20 as 1e+20.0 */
+static void
+test_reported_payload_text (void)
+{
+	struct {
+		const gchar *payload;
+		const gchar *wrapped; /* NULL: refused, and the error says @says */
+		const gchar *says;
+	} cases[] = {
+		{ "{\"big\": 1e20, \"small\": 1.5e-7}",
+		  "{\"c1\":{\"__t\":\"c\",\"big\": 1e20, \"small\": 1.5e-7}}" },
+		{ " \n{}\n", "{\"c1\":{\"__t\":\"c\"}}" },
+		{ "{ }", "{\"c1\":{\"__t\":\"c\"}}" },
+		{ "{\"d\":4e00303}", "{\"c1\":{\"__t\":\"c\",\"d\":4e00303}}" },
+		{ "/* x */ {\"a\": 1}", NULL, "must begin with '{'" },
+		{ "{\"__t\": \"c\", \"a\": 1}", NULL, "'__t'" },
+	};
+
+	for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
+		g_autoptr(GBytes) payload = bytes_from_string (cases[i].payload);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GBytes) wrapped = azure_rules_reported_payload (payload, "c1", &error);
+
+		g_test_message ("payload '%s'", cases[i].payload);
+		if (cases[i].wrapped == NULL) {
+			g_assert_null (wrapped);
+			g_assert_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED);
+			g_assert_nonnull (strstr (error->message, cases[i].says));
+			continue;
+		}
+		g_assert_no_error (error);
+		g_assert_true (bytes_equal_string (wrapped, cases[i].wrapped));
+		g_assert_true (azure_rules_check_payload ("attributes", wrapped, NULL));
+	}
 }
 
 static void
@@ -352,7 +393,8 @@ static void
 test_twin_desired (void)
 {
 	g_autoptr(GBytes) twin = bytes_from_string (
-	        "{\"desired\": {\"fan\": 3, \"$version\": 9}, \"reported\": {\"$version\": 2}}");
+	        "{\"desired\": {\"fan\": 3, \"max\": 1e20, \"$version\": 9}, "
+	        "\"reported\": {\"$version\": 2}}");
 	g_autoptr(GBytes) not_twin = bytes_from_string ("{\"fan\": 3}");
 	g_autoptr(GBytes) desired = NULL;
 	g_autoptr(GBytes) none = NULL;
@@ -363,7 +405,7 @@ test_twin_desired (void)
 	gint64 version = 0;
 
 	desired = azure_rules_twin_desired (twin, &has_version, &version);
-	g_assert_true (bytes_equal_string (desired, "{\"fan\":3,\"$version\":9}"));
+	g_assert_true (bytes_equal_string (desired, "{\"fan\":3,\"max\":1e+20,\"$version\":9}"));
 	g_assert_true (has_version);
 	g_assert_cmpint (version, ==, 9);
 	none = azure_rules_twin_desired (not_twin, &has_version, &version);
@@ -532,6 +574,7 @@ main (int argc, char **argv)
 	g_test_add_func ("/azure/rules/method-response", test_method_response);
 	g_test_add_func ("/azure/rules/payload", test_payload);
 	g_test_add_func ("/azure/rules/reported-payload", test_reported_payload);
+	g_test_add_func ("/azure/rules/reported-payload-text", test_reported_payload_text);
 	g_test_add_func ("/azure/rules/size", test_size);
 	g_test_add_func ("/azure/rules/incoming", test_incoming);
 	g_test_add_func ("/azure/rules/incoming-ignored", test_incoming_ignored);
