@@ -368,6 +368,9 @@ azure_rules_check_payload (const gchar *kind, GBytes *payload, GError **error)
 {
 	g_autofree gchar *problem = NULL;
 	g_autoptr(JsonNode) root = parse_json (payload, &problem);
+	gsize size = 0;
+	const gchar *data;
+	gsize start = 0;
 
 	if (root == NULL) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
@@ -381,6 +384,18 @@ azure_rules_check_payload (const gchar *kind, GBytes *payload, GError **error)
 		             _("azure-iot-central: the %s payload must be a JSON object such as "
 		               "{\"temperature\": 21.5}, not %s"),
 		                kind, describe_json (root));
+		return FALSE;
+	}
+	/* json-glib takes a comment before the value; IoT Central would not */
+	data = g_bytes_get_data (payload, &size);
+	while (start < size && g_ascii_isspace (data[start]))
+		start++;
+	if (data[start] != '{') {
+		g_set_error (
+		        error, TETHER_ERROR, TETHER_ERROR_REFUSED,
+		        _("azure-iot-central: the %s payload must begin with '{' (no comment or "
+		               "other text before the object)"),
+		           kind);
 		return FALSE;
 	}
 	if (!numbers_finite (root)) {
@@ -417,24 +432,12 @@ azure_rules_reported_payload (GBytes *payload, const gchar *component, GError **
 	if (!azure_rules_check_component (component, error))
 		return NULL;
 
+	/* azure_rules_check_payload() made sure it starts with '{' */
 	data = g_bytes_get_data (payload, &size);
-	while (start < size && g_ascii_isspace (data[start]))
+	while (g_ascii_isspace (data[start]))
 		start++;
-	if (start == size || data[start] != '{') {
-		/* json-glib takes a comment before the object; IoT Central would not */
-		g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
-		             _("azure-iot-central: the attributes payload must begin with '{' "
-		               "(no comment or other text before the object)"));
-		return NULL;
-	}
 	root = parse_json (payload, &problem);
 	object = json_node_get_object (root);
-	if (json_object_has_member (object, "__t")) {
-		g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
-		             _("azure-iot-central: the attributes payload has a member '__t', "
-		               "which IoT Central keeps for marking a component; leave it out"));
-		return NULL;
-	}
 
 	wrapped = g_string_sized_new (size + strlen (component) + 16);
 	g_string_append_printf (wrapped, "{\"%s\":{\"__t\":\"c\"", component);
