@@ -8,7 +8,9 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "tether-common.h"
 #include "tether-error.h"
 #include "tether-outbox.h"
 
@@ -28,25 +30,9 @@ fixture_set_up (Fixture *fixture, gconstpointer data)
 }
 
 static void
-remove_tree (const gchar *path)
-{
-	g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-	const gchar *name;
-
-	while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
-		g_autofree gchar *child = g_build_filename (path, name, NULL);
-		if (g_file_test (child, G_FILE_TEST_IS_DIR))
-			remove_tree (child);
-		else
-			g_unlink (child);
-	}
-	g_rmdir (path);
-}
-
-static void
 fixture_tear_down (Fixture *fixture, gconstpointer data)
 {
-	remove_tree (fixture->dir);
+	tether_remove_tree (fixture->dir, NULL);
 	g_free (fixture->dir);
 	g_free (fixture->outbox_dir);
 }
@@ -852,6 +838,25 @@ test_outbox_delete (Fixture *fixture, gconstpointer data)
 	g_assert_false (g_file_test (fixture->outbox_dir, G_FILE_TEST_EXISTS));
 }
 
+/* a link inside the outbox goes, what it points at stays */
+static void
+test_outbox_delete_keeps_link_target (Fixture *fixture, gconstpointer data)
+{
+	g_autoptr(TetherOutbox) outbox = open_outbox (fixture);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *outside = g_build_filename (fixture->dir, "outside", NULL);
+	g_autofree gchar *kept = g_build_filename (outside, "kept", NULL);
+	g_autofree gchar *link = g_build_filename (fixture->outbox_dir, "link", NULL);
+
+	g_assert_cmpint (g_mkdir (outside, 0700), ==, 0);
+	g_assert_true (g_file_set_contents (kept, "x", 1, NULL));
+	g_assert_cmpint (symlink (outside, link), ==, 0);
+	g_assert_true (tether_outbox_delete (outbox, &error));
+	g_assert_no_error (error);
+	g_assert_false (g_file_test (fixture->outbox_dir, G_FILE_TEST_EXISTS));
+	g_assert_true (g_file_test (kept, G_FILE_TEST_IS_REGULAR));
+}
+
 static void
 test_outbox_crc32 (void)
 {
@@ -887,5 +892,6 @@ main (int argc, char **argv)
 	ADD ("dead-letter", test_outbox_dead_letter);
 	ADD ("expiry", test_outbox_expiry);
 	ADD ("delete", test_outbox_delete);
+	ADD ("delete-keeps-link-target", test_outbox_delete_keeps_link_target);
 	return g_test_run ();
 }

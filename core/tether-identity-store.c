@@ -151,25 +151,6 @@ sync_dir (const gchar *dir)
 	close (fd);
 }
 
-/* removes a file or a directory with what it holds */
-static void
-remove_tree (const gchar *path)
-{
-	g_autoptr(GDir) dir = NULL;
-	const gchar *name;
-
-	if (!g_file_test (path, G_FILE_TEST_IS_DIR) || g_file_test (path, G_FILE_TEST_IS_SYMLINK)) {
-		g_unlink (path);
-		return;
-	}
-	dir = g_dir_open (path, 0, NULL);
-	while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
-		g_autofree gchar *child = g_build_filename (path, name, NULL);
-		remove_tree (child);
-	}
-	g_rmdir (path);
-}
-
 static gboolean
 rename_or_fail (const gchar *from, const gchar *to, GError **error)
 {
@@ -233,7 +214,7 @@ swap_in (TetherIdentity *identity, const gchar *staging, GError **error)
 {
 	g_autofree gchar *old = g_build_filename (identity->dir, "old", NULL);
 
-	remove_tree (old);
+	tether_remove_tree (old, NULL);
 	if (g_file_test (identity->active_dir, G_FILE_TEST_IS_DIR) &&
 	    !rename_or_fail (identity->active_dir, old, error))
 		return FALSE;
@@ -242,7 +223,7 @@ swap_in (TetherIdentity *identity, const gchar *staging, GError **error)
 		return FALSE;
 	}
 	sync_dir (identity->dir);
-	remove_tree (old);
+	tether_remove_tree (old, NULL);
 	return TRUE;
 }
 
@@ -279,11 +260,11 @@ recover_layout (TetherIdentity *identity)
 		           "had interrupted",
 		           identity->name);
 	}
-	remove_tree (old);
-	remove_tree (incoming);
+	tether_remove_tree (old, NULL);
+	tether_remove_tree (incoming, NULL);
 
 	/* an EST attempt that a stop cut short starts again */
-	remove_tree (identity->est_dir);
+	tether_remove_tree (identity->est_dir, NULL);
 }
 
 /* the renewal record ---------------------------------------------------------------------- */
@@ -410,7 +391,7 @@ est_cancel (TetherIdentity *identity, const gchar *why)
 		return;
 	g_cancellable_cancel (identity->est_cancellable);
 	g_clear_object (&identity->est_cancellable);
-	remove_tree (identity->est_dir);
+	tether_remove_tree (identity->est_dir, NULL);
 	message = g_strdup_printf (_("the EST request under way was cancelled: %s"), why);
 	g_info ("identity %s: %s", identity->name, message);
 	tether_dbus_identity1_emit_renewal_finished (identity->skeleton, FALSE, message);
@@ -1308,7 +1289,7 @@ tether_identity_store_create_request (TetherIdentityStore *self, const gchar *na
 			if (!tether_key_type_from_string (existing, &key_type))
 				key_type = TETHER_KEY_TYPE_EC_P256;
 		}
-		remove_tree (identity->pending_dir);
+		tether_remove_tree (identity->pending_dir, NULL);
 		identity->pending_serial = 0;
 		g_hash_table_remove_all (identity->rejections);
 		if (!make_key (identity, key_type, identity->pending_dir,
@@ -1487,7 +1468,7 @@ est_failed (TetherIdentity *identity, const gchar *message)
 
 	/* its key goes; a renewal key made by hand stays in the pending slot */
 	g_clear_object (&identity->est_cancellable);
-	remove_tree (identity->est_dir);
+	tether_remove_tree (identity->est_dir, NULL);
 	renewal_finished (identity, FALSE, text);
 }
 
@@ -1722,7 +1703,7 @@ est_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 		emit_pair_changed (identity);
 	} else {
 		/* on trial: the connections try it, the active pair stays until one succeeds */
-		remove_tree (identity->pending_dir);
+		tether_remove_tree (identity->pending_dir, NULL);
 		if (!rename_or_fail (identity->est_dir, identity->pending_dir, &error)) {
 			est_failed (identity, error->message);
 			est_attempt_free (attempt);
@@ -1810,7 +1791,7 @@ renewal_start (TetherIdentity *identity)
 
 	/* a new key of its own, and the request signed with it */
 	tether_key_type_from_string (key_type_name, &key_type);
-	remove_tree (identity->est_dir);
+	tether_remove_tree (identity->est_dir, NULL);
 	options = est_request_options (identity, first, &error);
 	if (options == NULL ||
 	    !make_key (identity, key_type, identity->est_dir, identity->est_key_path, &error)) {
@@ -2079,16 +2060,16 @@ tether_identity_store_import (TetherIdentityStore *self, const gchar *name, GByt
 	incoming = g_build_filename (identity->dir, "incoming", NULL);
 	incoming_key = g_build_filename (incoming, KEY_FILE, NULL);
 	incoming_chain = g_build_filename (incoming, CHAIN_FILE, NULL);
-	remove_tree (incoming);
+	tether_remove_tree (incoming, NULL);
 	if (!ensure_dir (incoming, error) ||
 	    (chain_pem != NULL && !write_private (incoming_chain, chain_pem, error)) ||
 	    !write_private (incoming_key, key_pem, error) || !swap_in (identity, incoming, error)) {
-		remove_tree (incoming);
+		tether_remove_tree (incoming, NULL);
 		return NULL;
 	}
 
 	/* a renewal of the key that was there is no longer one */
-	remove_tree (identity->pending_dir);
+	tether_remove_tree (identity->pending_dir, NULL);
 	identity->pending_serial = 0;
 	g_hash_table_remove_all (identity->rejections);
 	identity->serial = ++self->next_serial;
@@ -2111,7 +2092,7 @@ tether_identity_store_remove (TetherIdentityStore *self, const gchar *name, GErr
 	tether_settings_reset_all (identity->settings);
 	g_hash_table_remove (self->identities, name);
 	set_identity_list (self, NULL, name);
-	remove_tree (dir);
+	tether_remove_tree (dir, NULL);
 	g_info ("identity %s removed", name);
 	g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
 	return TRUE;

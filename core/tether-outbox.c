@@ -1741,40 +1741,12 @@ tether_outbox_close (TetherOutbox *self)
 		segment_close (self->active);
 }
 
-static gboolean
-remove_tree (const gchar *path, GError **error)
-{
-	GStatBuf st;
-
-	if (g_lstat (path, &st) != 0)
-		return TRUE;
-	if (S_ISDIR (st.st_mode)) {
-		g_autoptr(GDir) dir = g_dir_open (path, 0, error);
-		const gchar *name;
-
-		if (dir == NULL)
-			return FALSE;
-		while ((name = g_dir_read_name (dir)) != NULL) {
-			g_autofree gchar *child = g_build_filename (path, name, NULL);
-			if (!remove_tree (child, error))
-				return FALSE;
-		}
-		if (g_rmdir (path) == 0)
-			return TRUE;
-	} else if (g_unlink (path) == 0) {
-		return TRUE;
-	}
-	g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
-	             _("cannot remove %s: %s"), path, g_strerror (errno));
-	return FALSE;
-}
-
 gboolean
 tether_outbox_delete (TetherOutbox *self, GError **error)
 {
 	g_return_val_if_fail (TETHER_IS_OUTBOX (self), FALSE);
 	tether_outbox_close (self);
-	return remove_tree (self->dir, error);
+	return tether_remove_tree (self->dir, error);
 }
 
 guint64

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tether-common.h"
 #include "tether-outbox.h"
 
 #define SEPARATOR "\n--8<--\n"
@@ -27,23 +28,6 @@ static const gchar *const file_names[] = {
 	"segment-00000000000000000001.ack",
 	"outbox.state",
 };
-
-static void
-remove_tree (const gchar *path)
-{
-	g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-	const gchar *name;
-
-	while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
-		g_autofree gchar *child = g_build_filename (path, name, NULL);
-
-		if (g_file_test (child, G_FILE_TEST_IS_DIR))
-			remove_tree (child);
-		else
-			g_unlink (child);
-	}
-	g_rmdir (path);
-}
 
 static GLogWriterOutput
 quiet_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
@@ -112,7 +96,7 @@ static gchar *base_dir = NULL;
 static void
 remove_base_dir (void)
 {
-	remove_tree (base_dir);
+	tether_remove_tree (base_dir, NULL);
 }
 
 int
@@ -131,7 +115,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 		g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
 		g_log_set_writer_func (quiet_writer, NULL, NULL);
 	}
-	remove_tree (dir);
+	tether_remove_tree (dir, NULL);
 	g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
 
 	/* up to three files from the input; an empty part writes no file */

@@ -125,8 +125,8 @@ print_tail (const char *title, const char *path)
 	g_printerr ("# ---- end of %s ----\n", title);
 }
 
-static void
-remove_tree (const char *path)
+void
+tether_test_remove_tree (const char *path)
 {
 	GStatBuf st;
 
@@ -138,7 +138,7 @@ remove_tree (const char *path)
 
 		while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
 			g_autofree char *child = g_build_filename (path, name, NULL);
-			remove_tree (child);
+			tether_test_remove_tree (child);
 		}
 		g_rmdir (path);
 	} else {
@@ -273,13 +273,13 @@ run_case (gconstpointer data)
 	g_unsetenv ("TETHER_TEST_DIR");
 
 	if (g_test_trap_has_passed ()) {
-		remove_tree (dir);
+		tether_test_remove_tree (dir);
 		return;
 	}
 	if (keep)
 		g_printerr ("# kept the directory of %s: %s\n", g_test_get_path (), dir);
 	else
-		remove_tree (dir);
+		tether_test_remove_tree (dir);
 	g_test_fail_printf ("%s failed in its own process; its messages are above%s",
 	                    g_test_get_path (),
 	                    keep ? "" : " (TETHER_TEST_KEEP=1 keeps its directory)");
@@ -395,7 +395,7 @@ tether_test_env_free (TetherTestEnv *env)
 		if (g_test_failed () && g_strcmp0 (g_getenv ("TETHER_TEST_KEEP"), "1") == 0)
 			g_printerr ("# kept the test directory %s\n", env->dir);
 		else
-			remove_tree (env->dir);
+			tether_test_remove_tree (env->dir);
 	}
 	g_free (env->dir);
 	g_free (env->pki_dir);

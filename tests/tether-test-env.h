@@ -42,6 +42,8 @@ void tether_test_env_free (TetherTestEnv *env);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TetherTestEnv, tether_test_env_free)
 const char *tether_test_env_get_dir (TetherTestEnv *env);
 char *tether_test_env_path (TetherTestEnv *env, const char *name);
+/* removes a file or a directory with all it holds, without following links */
+void tether_test_remove_tree (const char *path);
 char *tether_test_env_write_file (TetherTestEnv *env, const char *name, const char *contents,
                                   gssize length);
 

@@ -439,27 +439,6 @@ tether_test_sysbus_new (TetherTestEnv *env, TetherTestBusKind kind)
 	return bus;
 }
 
-static void
-remove_tree (const char *path)
-{
-	GStatBuf st;
-
-	if (g_lstat (path, &st) != 0)
-		return;
-	if (S_ISDIR (st.st_mode)) {
-		g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-		const char *name;
-
-		while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
-			g_autofree char *child = g_build_filename (path, name, NULL);
-			remove_tree (child);
-		}
-		g_rmdir (path);
-	} else {
-		g_unlink (path);
-	}
-}
-
 void
 tether_test_sysbus_free (TetherTestSysbus *bus)
 {
@@ -482,7 +461,7 @@ tether_test_sysbus_free (TetherTestSysbus *bus)
 	if (g_test_failed () && g_strcmp0 (g_getenv ("TETHER_TEST_KEEP"), "1") == 0)
 		g_printerr ("# kept the bus directory %s\n", bus->dir);
 	else
-		remove_tree (bus->dir);
+		tether_test_remove_tree (bus->dir);
 	g_free (bus->dir);
 	g_free (bus->config_path);
 	g_free (bus->socket_path);
