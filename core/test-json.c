@@ -78,9 +78,11 @@ test_json_parse (void)
 
 	for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
 		g_autofree gchar *problem = NULL;
+		g_autofree gchar *shown = g_strescape (cases[i].text, NULL);
 		g_autoptr(JsonNode) node = NULL;
 
-		g_test_message ("text: %s", cases[i].text);
+		/* escaped: a TAP line that is not UTF-8 confuses meson's reader */
+		g_test_message ("text: %s", shown);
 		node = tether_json_parse (cases[i].text, strlen (cases[i].text), &problem);
 		if (cases[i].says == NULL) {
 			g_assert_nonnull (node);
