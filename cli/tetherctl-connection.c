@@ -230,16 +230,17 @@ build_settings (TetherctlContext *ctx, ConnectionFlags *flags, const char *cloud
 	if (flags->client_id != NULL)
 		g_variant_dict_insert (settings, "client-id", "s", flags->client_id);
 	if (flags->keepalive != NULL) {
-		g_autoptr(GError) local_error = NULL;
-		g_autoptr(GVariant) keepalive = tetherctl_variant_from_string (
-		        "u", flags->keepalive, &local_error);
+		guint64 seconds = 0;
 
-		if (keepalive == NULL) {
-			g_propagate_prefixed_error (error, g_steal_pointer (&local_error),
-			                            "--keepalive: ");
+		/* the range is the daemon's (and the cloud's) to check: it says which applies */
+		if (!g_ascii_string_to_unsigned (flags->keepalive, 10, 0, G_MAXUINT32, &seconds,
+		                                 NULL)) {
+			g_set_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_USAGE,
+			             _("--keepalive: '%s' is not a number of seconds (5 to 3600)"),
+			                flags->keepalive);
 			return FALSE;
 		}
-		g_variant_dict_insert_value (settings, "keepalive", keepalive);
+		g_variant_dict_insert (settings, "keepalive", "u", (guint32) seconds);
 	}
 	if (flags->disabled)
 		g_variant_dict_insert (settings, "enabled", "b", FALSE);

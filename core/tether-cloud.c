@@ -503,7 +503,11 @@ tether_cloud_reprovision (TetherCloud *self, TetherConnection *connection, GErro
 	g_return_val_if_fail (TETHER_IS_CLOUD (self), FALSE);
 	if (klass->reprovision != NULL)
 		return klass->reprovision (self, connection, error);
-	return TRUE;
+	g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
+	             _("connection '%s' has nothing to provision again: %s has no provisioning "
+	               "steps"),
+	                tether_connection_get_id (connection), tether_cloud_get_name (self));
+	return FALSE;
 }
 
 gchar *

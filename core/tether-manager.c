@@ -7,6 +7,7 @@
 
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
+#include <string.h>
 
 #include "tether-anchor-store.h"
 #include "tether-auth.h"
@@ -257,6 +258,34 @@ check_connection_session (TetherCloud *cloud, gboolean adding, GVariant *setting
 	return tether_cloud_check_session (cloud, client_id, keepalive, error);
 }
 
+/*
+ * what MQTT 3.1.1 allows every broker to take as a client id (section 3.1.3.1): at most
+ * 65,535 bytes of UTF-8 (D-Bus has checked the UTF-8), and no control characters, which
+ * would also garble the log lines and tetherctl's output that show it; each cloud narrows it
+ */
+static gboolean
+check_client_id (const gchar *client_id, GError **error)
+{
+	if (strlen (client_id) > G_MAXUINT16) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+		             _("the client id is %zu bytes long; MQTT allows at most 65535"),
+		                strlen (client_id));
+		return FALSE;
+	}
+	for (const gchar *p = client_id; *p != '\0'; p = g_utf8_next_char (p)) {
+		gunichar c = g_utf8_get_char (p);
+
+		if (g_unichar_iscntrl (c)) {
+			g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+			             _("the client id holds a control character (U+%04X) at byte "
+			               "%zu"),
+			                c, (gsize) (p - client_id) + 1);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
 /* checks the AddConnection / UpdateConnection settings before anything is written */
 static gboolean
 check_connection_settings (TetherManager *self, TetherCloud *cloud, GSettings *current,
@@ -265,6 +294,7 @@ check_connection_settings (TetherManager *self, TetherCloud *cloud, GSettings *c
 	gboolean adding = current == NULL;
 	const gchar *endpoint = NULL;
 	const gchar *identity = NULL;
+	const gchar *client_id = NULL;
 	g_autofree const gchar **anchors = NULL;
 	g_autoptr(GVariant) cloud_options = NULL;
 	guint32 keepalive = 0;
@@ -280,8 +310,17 @@ check_connection_settings (TetherManager *self, TetherCloud *cloud, GSettings *c
 		                     _("a connection needs an endpoint (host or host:port)"));
 		return FALSE;
 	}
+	if (g_variant_lookup (settings, "client-id", "&s", &client_id) &&
+	    !check_client_id (client_id, error))
+		return FALSE;
 	if (g_variant_lookup (settings, "trust-anchors", "^a&s", &anchors)) {
 		for (guint i = 0; anchors[i] != NULL; i++) {
+			if (g_strv_contains (anchors + i + 1, anchors[i])) {
+				g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+				             _("the trust anchor '%s' is named twice"),
+				                anchors[i]);
+				return FALSE;
+			}
 			if (tether_anchor_store_lookup (self->anchors, anchors[i]) == NULL) {
 				g_set_error (error, TETHER_ERROR, TETHER_ERROR_NOT_FOUND,
 				             _("there is no trust anchor '%s': add it first with "

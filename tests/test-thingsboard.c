@@ -803,6 +803,65 @@ test_bad_names (void)
 	tether_test_env_ctl_ok (tb.env, "anchor", "add", longest, pki->server_ca_cert, NULL);
 }
 
+/*
+ * connection settings no broker could take, or that are typos: refused by add and modify,
+ * saying what is wrong, and nothing changes
+ */
+static void
+test_bad_connection_settings (void)
+{
+	g_auto (Tb) tb = { 0 };
+	g_autofree char *before = NULL;
+	g_autofree char *after = NULL;
+	g_autofree char *too_long = g_strnfill (65536, 'c');
+	g_autofree char *longest = g_strnfill (65535, 'c');
+	g_autoptr (TetherTestCtlResult) reprovision = NULL;
+	const char *const cases[][3] = {
+		{ "--client-id", too_long, "65535" },
+		{ "--client-id", "two\nlines", "control character" },
+		{ "--client-id", "bell\a", "control character" },
+		{ "--keepalive", "abc", "number of seconds" },
+		{ "--keepalive", "4", "5 to 3600" },
+		{ "--anchor", ANCHOR, "named twice" },
+	};
+
+	tb_connect (&tb);
+	before = snapshot (&tb);
+
+	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+		g_autoptr (TetherTestCtlResult) add = NULL;
+		g_autoptr (TetherTestCtlResult) modify = NULL;
+
+		add = tether_test_env_ctl (tb.env, NULL, "connection", "add", "second", "--cloud",
+		                           "thingsboard", "--endpoint",
+		                           tether_test_broker_get_endpoint (tb.broker), "--anchor",
+		                           ANCHOR, cases[i][0], cases[i][1], NULL);
+		modify = tether_test_env_ctl (tb.env, NULL, "connection", "modify", CONNECTION,
+		                              "--anchor", ANCHOR, cases[i][0], cases[i][1], NULL);
+		for (guint j = 0; j < 2; j++) {
+			TetherTestCtlResult *result = j == 0 ? add : modify;
+
+			/* a usage error (2) or the daemon's (1) */
+			g_assert_true (result->status == 1 || result->status == 2);
+			if (!contains_nocase (result->err, cases[i][2]))
+				g_error ("%s %s: the error does not name '%s': %s", cases[i][0],
+				         cases[i][1], cases[i][2], result->err);
+		}
+	}
+	/* ThingsBoard has no provisioning steps to take again */
+	reprovision =
+	        tether_test_env_ctl (tb.env, NULL, "connection", "reprovision", CONNECTION, NULL);
+	assert_refused (reprovision, "no provisioning steps");
+
+	after = snapshot (&tb);
+	g_assert_cmpstr (after, ==, before);
+
+	/* the longest client id MQTT allows is taken */
+	tether_test_env_ctl_ok (tb.env, "connection", "add", "second", "--cloud", "thingsboard",
+	                        "--endpoint", tether_test_broker_get_endpoint (tb.broker),
+	                        "--anchor", ANCHOR, "--client-id", longest, "--disabled", NULL);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -823,5 +882,7 @@ main (int argc, char **argv)
 	tether_test_add ("/thingsboard/bad-input/foreign-certificate",
 	                 test_bad_foreign_certificate);
 	tether_test_add ("/thingsboard/bad-input/names", test_bad_names);
+	tether_test_add ("/thingsboard/bad-input/connection-settings",
+	                 test_bad_connection_settings);
 	return g_test_run ();
 }
