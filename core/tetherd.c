@@ -170,14 +170,19 @@ prepare_state_dir (const gchar *dir, GError **error)
 		return FALSE;
 	}
 	if ((st.st_mode & 077) != 0) {
-		g_warning ("state directory %s had mode %04o; set to 0700", dir,
-		           (guint) (st.st_mode & 07777));
 		if (g_chmod (dir, 0700) != 0) {
-			g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
-			             _("cannot restrict the state directory %s: %s"), dir,
-			                g_strerror (errno));
+			int saved_errno = errno;
+
+			g_set_error (
+			        error, TETHER_ERROR, TETHER_ERROR_FAILED,
+			        _("cannot restrict the state directory %s (mode %04o) to 0700: "
+			               "%s: give it to user %s, who runs tetherd"),
+			           dir, (guint) (st.st_mode & 07777), g_strerror (saved_errno),
+			           g_get_user_name ());
 			return FALSE;
 		}
+		g_warning ("state directory %s had mode %04o; set to 0700", dir,
+		           (guint) (st.st_mode & 07777));
 	}
 	if (st.st_uid != getuid ())
 		g_warning ("state directory %s belongs to user %u, not to the daemon's user %u",

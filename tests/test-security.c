@@ -1002,6 +1002,49 @@ test_state_modes_fixed (void)
 	g_assert_nonnull (strstr (log, "had mode 0755; set to 0700"));
 }
 
+/*
+ * a state directory open to others, which the daemon's user cannot
+ * restrict: refused, and not reported restricted first
+ */
+static void
+test_state_foreign_owner (void)
+{
+	g_autoptr(TetherTestEnv) env = NULL;
+	g_autoptr(TetherTestSysbus) bus = NULL;
+	g_autofree char *state = NULL;
+	g_autofree char *config_dir = NULL;
+	g_autofree char *config = NULL;
+	g_autofree char *expected = NULL;
+	g_autoptr(TetherTestCtlResult) result = NULL;
+	GStatBuf st;
+
+	if (skip_unless_root ())
+		return;
+	tether_test_sysbus_ensure_users ();
+	env = tether_test_env_new ();
+	bus = tether_test_sysbus_new (env, TETHER_TEST_BUS_SYSTEM);
+	state = make_user_dir (tether_test_sysbus_get_dir (bus), "state", "root");
+	g_assert_cmpint (g_chmod (state, 0755), ==, 0);
+	config_dir =
+	        make_user_dir (tether_test_sysbus_get_dir (bus), "config", TETHER_TEST_DAEMON_USER);
+	config = g_build_filename (config_dir, "tether.conf", NULL);
+
+	{
+		const char *const argv[] = { g_getenv ("TETHERD"), "--state-dir", state,
+			                     "--config",           config,        NULL };
+		result = tether_test_sysbus_run (bus, TETHER_TEST_DAEMON_USER, argv);
+	}
+	g_assert_cmpint (result->status, ==, 1);
+	expected = g_strdup_printf ("tetherd: cannot restrict the state directory %s (mode 0755) "
+	                            "to 0700: Operation not permitted: give it to user %s, who "
+	                            "runs tetherd\n",
+	                            state, TETHER_TEST_DAEMON_USER);
+	g_assert_nonnull (strstr (result->err, expected));
+	g_assert_null (strstr (result->err, "set to 0700"));
+	g_assert_cmpint (g_stat (state, &st), ==, 0);
+	g_assert_cmpint (st.st_mode & 07777, ==, 0755);
+}
+
 /* ---- the plugin loader ---- */
 
 typedef enum {
@@ -1566,6 +1609,7 @@ main (int argc, char **argv)
 	tether_test_add ("/security/bus-policy/publish", test_bus_policy_publish);
 	tether_test_add ("/security/daemon/unprivileged", test_daemon_unprivileged);
 	tether_test_add ("/security/state/modes-fixed", test_state_modes_fixed);
+	tether_test_add ("/security/state/foreign-owner", test_state_foreign_owner);
 	tether_test_add ("/security/plugins/safe", test_plugin_safe);
 	tether_test_add ("/security/plugins/group-writable", test_plugin_group_writable);
 	tether_test_add ("/security/plugins/others-writable", test_plugin_others_writable);
