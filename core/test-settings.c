@@ -12,6 +12,7 @@
 #include <glib/gstdio.h>
 
 #include "tether-connection-private.h"
+#include "tether-error.h"
 #include "tether-settings.h"
 
 typedef struct {
@@ -113,6 +114,53 @@ test_settings_ranges (Fixture *fixture, gconstpointer data)
 
 	g_assert_false (g_settings_schema_key_range_check (keepalive, too_small));
 	g_assert_true (g_settings_schema_key_range_check (keepalive, fine));
+}
+
+/* what tetherd starts with: a key file or none; never a directory, a device or garbage */
+static void
+test_settings_check_file (Fixture *fixture, gconstpointer data)
+{
+	g_autofree gchar *etc = g_path_get_dirname (fixture->file);
+	const gchar garbage[] = "garbage [[[ not ini\n";
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSettingsBackend) backend = NULL;
+	g_autofree gchar *contents = NULL;
+
+	/* none yet, then an empty one and a valid one */
+	g_assert_true (tether_settings_check_file (fixture->file, &error));
+	g_assert_no_error (error);
+	g_assert_cmpint (g_mkdir (etc, 0700), ==, 0);
+	g_assert_true (g_file_set_contents (fixture->file, "", 0, NULL));
+	g_assert_true (tether_settings_check_file (fixture->file, &error));
+	g_assert_true (
+	        g_file_set_contents (fixture->file, "[tether]\nconnections=['a']\n", -1, NULL));
+	g_assert_true (tether_settings_check_file (fixture->file, &error));
+	g_assert_no_error (error);
+
+	/* a directory */
+	g_assert_false (tether_settings_check_file (etc, &error));
+	g_assert_error (error, TETHER_ERROR, TETHER_ERROR_FAILED);
+	g_assert_nonnull (strstr (error->message, etc));
+	g_assert_nonnull (strstr (error->message, "is a directory: --config must name a file"));
+	g_clear_error (&error);
+
+	/* a device */
+	g_assert_false (tether_settings_check_file ("/dev/null", &error));
+	g_assert_nonnull (strstr (error->message, "not a regular file"));
+	g_clear_error (&error);
+
+	/* not a key file: named with the parse error, refused, and left as it was */
+	g_assert_true (g_file_set_contents (fixture->file, garbage, -1, NULL));
+	g_assert_false (tether_settings_check_file (fixture->file, &error));
+	g_assert_nonnull (strstr (error->message, fixture->file));
+	g_assert_nonnull (strstr (error->message, "is not a key file"));
+	g_assert_nonnull (strstr (error->message, "garbage [[[ not ini"));
+	g_clear_error (&error);
+	backend = tether_settings_backend_new (fixture->file, &error);
+	g_assert_null (backend);
+	g_assert_error (error, TETHER_ERROR, TETHER_ERROR_FAILED);
+	g_assert_true (g_file_get_contents (fixture->file, &contents, NULL, NULL));
+	g_assert_cmpstr (contents, ==, garbage);
 }
 
 typedef struct {
@@ -231,6 +279,8 @@ main (int argc, char **argv)
 	g_test_add ("/settings/defaults-and-reset", Fixture, NULL, fixture_setup,
 	            test_settings_defaults_and_reset, fixture_teardown);
 	g_test_add ("/settings/ranges", Fixture, NULL, fixture_setup, test_settings_ranges,
+	            fixture_teardown);
+	g_test_add ("/settings/check-file", Fixture, NULL, fixture_setup, test_settings_check_file,
 	            fixture_teardown);
 	g_test_add_func ("/settings/documented", test_settings_documented);
 	g_test_add_func ("/settings/reconnect-backoff", test_settings_reconnect_backoff);

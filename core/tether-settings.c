@@ -7,15 +7,73 @@
 
 #include <gio/gsettingsbackend.h>
 #include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tether-error.h"
 #include "tether-settings.h"
+
+gboolean
+tether_settings_check_file (const gchar *path, GError **error)
+{
+	g_autoptr(GKeyFile) keyfile = g_key_file_new ();
+	g_autoptr(GError) local_error = NULL;
+	GStatBuf st;
+
+	if (g_stat (path, &st) != 0) {
+		int saved_errno = errno;
+
+		/* none yet: the first change makes it */
+		if (saved_errno == ENOENT)
+			return TRUE;
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _("cannot read the configuration %s: %s"), path,
+		                g_strerror (saved_errno));
+		return FALSE;
+	}
+	if (S_ISDIR (st.st_mode)) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _("the configuration %s is a directory: --config must name a file"),
+		                path);
+		return FALSE;
+	}
+	/* the backend replaces it with a new file: never a device or a pipe */
+	if (!S_ISREG (st.st_mode)) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _("the configuration %s is not a regular file: --config must name a "
+		               "file"),
+		                path);
+		return FALSE;
+	}
+	if (g_access (path, R_OK) != 0) {
+		int saved_errno = errno;
+
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _("cannot read the configuration %s: %s"), path,
+		                g_strerror (saved_errno));
+		return FALSE;
+	}
+
+	/* the backend would read it as empty, and its next write would replace what it holds */
+	if (!g_key_file_load_from_file (keyfile, path, G_KEY_FILE_NONE, &local_error)) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _("the configuration %s is not a key file (%s): fix it, or move it "
+		               "away to start with an empty one"),
+		                path, local_error->message);
+		return FALSE;
+	}
+	return TRUE;
+}
 
 GSettingsBackend *
 tether_settings_backend_new (const gchar *path, GError **error)
 {
 	g_autofree gchar *dir = g_path_get_dirname (path);
 
+	if (!tether_settings_check_file (path, error))
+		return NULL;
 	if (g_mkdir_with_parents (dir, 0755) != 0) {
 		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
 		             _("cannot create the configuration directory %s: %s"), dir,

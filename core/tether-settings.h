@@ -15,9 +15,17 @@ G_BEGIN_DECLS
 
 /*
  * GSettings on a key file: the daemon writes it, and an edit by hand applies
- * while the daemon runs (the backend watches the file).
+ * while the daemon runs (the backend watches the file). Fails when @path is
+ * no file for settings (tether_settings_check_file).
  */
 GSettingsBackend *tether_settings_backend_new (const gchar *path, GError **error);
+
+/*
+ * Whether @path can hold the settings: a key file, or nothing yet. A
+ * directory, a device or a file that does not parse is refused: the backend
+ * would read it as empty and replace it at the first change.
+ */
+gboolean tether_settings_check_file (const gchar *path, GError **error);
 
 /* the root settings; fails with a clear error when the schemas are missing */
 GSettings *tether_settings_new_root (GSettingsBackend *backend, GError **error);

@@ -19,6 +19,7 @@
 #include "tether-auth.h"
 #include "tether-error.h"
 #include "tether-manager.h"
+#include "tether-settings.h"
 
 #define TETHER_BUS_NAME "org.tether.Tether1"
 
@@ -279,7 +280,9 @@ main (int argc, char **argv)
 		                                          "tether.conf", NULL)
 		                      : g_build_filename (TETHER_SYSCONFDIR, "tether.conf", NULL);
 	}
-	if (!prepare_state_dir (state_dir, &error) || !lock_state_dir (state_dir, &error)) {
+	/* before anything is changed: a settings file tetherd would lose or destroy */
+	if (!tether_settings_check_file (config_file, &error) ||
+	    !prepare_state_dir (state_dir, &error) || !lock_state_dir (state_dir, &error)) {
 		g_printerr ("tetherd: %s\n", error->message);
 		return EXIT_FAILURE;
 	}

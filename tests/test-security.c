@@ -1002,6 +1002,54 @@ test_state_modes_fixed (void)
 	g_assert_nonnull (strstr (log, "had mode 0755; set to 0700"));
 }
 
+/* ---- start-up refusals: the settings file and the state directory ---- */
+
+/* --config naming a directory: refused at start, where the changes made later were lost */
+static void
+test_config_directory (void)
+{
+	g_autoptr(TetherTestEnv) env = tether_test_env_new ();
+	g_autofree char *dir = tether_test_env_path (env, "config-dir");
+	g_autofree char *expected = NULL;
+	g_autoptr(TetherTestCtlResult) result = NULL;
+	g_autoptr(GDir) entries = NULL;
+
+	g_assert_cmpint (g_mkdir (dir, 0700), ==, 0);
+	result = tether_test_env_run_daemon (
+	        env, "--state-dir", tether_test_env_get_state_dir (env), "--config", dir, NULL);
+	g_assert_cmpint (result->status, ==, 1);
+	expected = g_strdup_printf (
+	        "tetherd: the configuration %s is a directory: --config must name a file\n", dir);
+	g_assert_nonnull (strstr (result->err, expected));
+
+	/* nothing was written into it */
+	entries = g_dir_open (dir, 0, NULL);
+	g_assert_nonnull (entries);
+	g_assert_null (g_dir_read_name (entries));
+}
+
+/* --config naming a file that is not a key file: refused with the parse error, and kept */
+static void
+test_config_not_key_file (void)
+{
+	g_autoptr(TetherTestEnv) env = tether_test_env_new ();
+	const char garbage[] = "garbage [[[ not ini\n";
+	g_autofree char *path = tether_test_env_write_file (env, "garbage.conf", garbage, -1);
+	g_autofree char *expected = NULL;
+	g_autofree char *contents = NULL;
+	g_autoptr(TetherTestCtlResult) result = NULL;
+
+	result = tether_test_env_run_daemon (
+	        env, "--state-dir", tether_test_env_get_state_dir (env), "--config", path, NULL);
+	g_assert_cmpint (result->status, ==, 1);
+	expected = g_strdup_printf ("tetherd: the configuration %s is not a key file (", path);
+	g_assert_nonnull (strstr (result->err, expected));
+	g_assert_nonnull (strstr (result->err, "garbage [[[ not ini"));
+	g_assert_nonnull (strstr (result->err, "fix it, or move it away"));
+	contents = read_file (path);
+	g_assert_cmpstr (contents, ==, garbage);
+}
+
 /*
  * a state directory open to others, which the daemon's user cannot
  * restrict: refused, and not reported restricted first
@@ -1610,6 +1658,8 @@ main (int argc, char **argv)
 	tether_test_add ("/security/daemon/unprivileged", test_daemon_unprivileged);
 	tether_test_add ("/security/state/modes-fixed", test_state_modes_fixed);
 	tether_test_add ("/security/state/foreign-owner", test_state_foreign_owner);
+	tether_test_add ("/security/config/directory", test_config_directory);
+	tether_test_add ("/security/config/not-a-key-file", test_config_not_key_file);
 	tether_test_add ("/security/plugins/safe", test_plugin_safe);
 	tether_test_add ("/security/plugins/group-writable", test_plugin_group_writable);
 	tether_test_add ("/security/plugins/others-writable", test_plugin_others_writable);

@@ -1398,14 +1398,13 @@ ctl_argv (const char *const *args)
 	return argv;
 }
 
-TetherTestCtlResult *
-tether_test_env_ctlv (TetherTestEnv *env, GBytes *input, const char *const *args)
+/* runs @argv to its end on the test's bus; @what names it in the test's output */
+static TetherTestCtlResult *
+run_to_end (TetherTestEnv *env, GBytes *input, const char *const *argv, const char *what)
 {
 	g_autoptr (GSubprocessLauncher) launcher = NULL;
 	g_autoptr (GSubprocess) process = NULL;
 	g_autoptr (GError) error = NULL;
-	g_autoptr (GPtrArray) argv = ctl_argv (args);
-	g_autofree char *line = g_strjoinv (" ", (char **) args);
 	Communication communication = { 0 };
 	TetherTestCtlResult *result = g_new0 (TetherTestCtlResult, 1);
 	g_autoptr (GBytes) empty = NULL;
@@ -1414,8 +1413,7 @@ tether_test_env_ctlv (TetherTestEnv *env, GBytes *input, const char *const *args
 	launcher =
 	        new_launcher (env, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
 	                                   G_SUBPROCESS_FLAGS_STDERR_PIPE);
-	process =
-	        g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
+	process = g_subprocess_launcher_spawnv (launcher, argv, &error);
 	g_assert_no_error (error);
 	/* with a stdin pipe, GLib wants bytes to write, even none */
 	if (input == NULL)
@@ -1426,10 +1424,10 @@ tether_test_env_ctlv (TetherTestEnv *env, GBytes *input, const char *const *args
 		g_subprocess_force_exit (process);
 		tether_test_wait_until (communication_done, &communication, STOP_TIMEOUT_MS);
 		print_tail ("tetherd log", env->daemon_log);
-		harness_fail ("tetherctl %s did not finish within %u ms", line, CTL_TIMEOUT_MS);
+		harness_fail ("%s did not finish within %u ms", what, CTL_TIMEOUT_MS);
 	}
 	if (communication.error != NULL)
-		harness_fail ("tetherctl %s: %s", line, communication.error->message);
+		harness_fail ("%s: %s", what, communication.error->message);
 	g_subprocess_wait (process, NULL, NULL);
 
 	result->status =
@@ -1439,10 +1437,20 @@ tether_test_env_ctlv (TetherTestEnv *env, GBytes *input, const char *const *args
 	g_clear_pointer (&communication.out, g_bytes_unref);
 	g_clear_pointer (&communication.err, g_bytes_unref);
 
-	g_printerr ("# $ tetherctl %s -> %d\n", line, result->status);
+	g_printerr ("# $ %s -> %d\n", what, result->status);
 	if (result->status != 0 && result->err[0] != '\0')
 		g_printerr ("#   stderr: %s", result->err);
 	return result;
+}
+
+TetherTestCtlResult *
+tether_test_env_ctlv (TetherTestEnv *env, GBytes *input, const char *const *args)
+{
+	g_autoptr (GPtrArray) argv = ctl_argv (args);
+	g_autofree char *line = g_strjoinv (" ", (char **) args);
+	g_autofree char *what = g_strdup_printf ("tetherctl %s", line);
+
+	return run_to_end (env, input, (const char *const *) argv->pdata, what);
 }
 
 static GPtrArray *
@@ -1485,6 +1493,28 @@ tether_test_env_ctl_ok (TetherTestEnv *env, const char *first_arg, ...)
 		print_tail ("tetherd log", env->daemon_log);
 		harness_fail ("tetherctl %s exited with %d: %s", line, result->status, result->err);
 	}
+}
+
+TetherTestCtlResult *
+tether_test_env_run_daemon (TetherTestEnv *env, const char *first_arg, ...)
+{
+	va_list args;
+	g_autoptr (GPtrArray) array = NULL;
+	g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+	g_autofree char *line = NULL;
+	g_autofree char *what = NULL;
+
+	va_start (args, first_arg);
+	array = collect_args (first_arg, args);
+	va_end (args);
+	g_ptr_array_add (argv, (gpointer) require_env ("TETHERD"));
+	g_ptr_array_add (argv, "--session");
+	for (guint i = 0; array->pdata[i] != NULL; i++)
+		g_ptr_array_add (argv, array->pdata[i]);
+	g_ptr_array_add (argv, NULL);
+	line = g_strjoinv (" ", (char **) array->pdata);
+	what = g_strdup_printf ("tetherd --session %s", line);
+	return run_to_end (env, NULL, (const char *const *) argv->pdata, what);
 }
 
 TetherTestProcess *

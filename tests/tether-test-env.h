@@ -156,6 +156,14 @@ TetherTestCtlResult *tether_test_env_ctl (TetherTestEnv *env, GBytes *input, con
                                           ...) G_GNUC_NULL_TERMINATED;
 void tether_test_env_ctl_ok (TetherTestEnv *env, const char *first_arg, ...) G_GNUC_NULL_TERMINATED;
 
+/*
+ * tetherd --session with these options, run to its end: for a start it must
+ * refuse (one still running after 30 s fails the test). The result holds its
+ * exit status and what it printed.
+ */
+TetherTestCtlResult *tether_test_env_run_daemon (TetherTestEnv *env, const char *first_arg,
+                                                 ...) G_GNUC_NULL_TERMINATED;
+
 TetherTestProcess *tether_test_env_spawn_ctl (TetherTestEnv *env, const char *first_arg,
                                               ...) G_GNUC_NULL_TERMINATED;
 char *tether_test_process_read_line (TetherTestProcess *process, guint timeout_ms);
