@@ -5,6 +5,7 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <gio/gio.h>
 #include <string.h>
 
@@ -163,6 +164,47 @@ test_settings_check_file (Fixture *fixture, gconstpointer data)
 	g_assert_cmpstr (contents, ==, garbage);
 }
 
+/* a change that cannot be saved is refused before it is made, with the reason */
+static void
+test_settings_check_writable (Fixture *fixture, gconstpointer data)
+{
+	g_autofree gchar *etc = g_path_get_dirname (fixture->file);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSettingsBackend) backend = tether_settings_backend_new (fixture->file, &error);
+	g_autoptr(GSettings) root = NULL;
+	g_autoptr(GSettingsBackend) memory = g_memory_settings_backend_new ();
+	g_autoptr(GSettings) in_memory = NULL;
+	g_autofree gchar *expected = NULL;
+
+	g_assert_no_error (error);
+	root = tether_settings_new_root (backend, &error);
+	g_assert_no_error (error);
+	g_assert_true (tether_settings_check_writable (fixture->file, &error));
+	g_assert_true (tether_settings_check_can_save (root, &error));
+	g_assert_no_error (error);
+
+	/* the directory went away: the backend would only warn, and keep the change in memory */
+	g_assert_cmpint (g_rmdir (etc), ==, 0);
+	g_assert_false (tether_settings_check_can_save (root, &error));
+	expected = g_strdup_printf ("cannot save the configuration to %s: %s", fixture->file,
+	                            g_strerror (ENOENT));
+	g_assert_cmpstr (error->message, ==, expected);
+	g_clear_error (&error);
+
+	/* a directory where the file should be */
+	g_assert_cmpint (g_mkdir_with_parents (fixture->file, 0700), ==, 0);
+	g_assert_false (tether_settings_check_can_save (root, &error));
+	g_assert_nonnull (strstr (error->message, "is a directory"));
+	g_clear_error (&error);
+	g_assert_cmpint (g_rmdir (fixture->file), ==, 0);
+
+	/* a backend without a file saves nothing, and refuses nothing */
+	in_memory = tether_settings_new_root (memory, &error);
+	g_assert_no_error (error);
+	g_assert_true (tether_settings_check_can_save (in_memory, &error));
+	g_assert_no_error (error);
+}
+
 typedef struct {
 	guint keys;
 	guint summaries;
@@ -282,6 +324,8 @@ main (int argc, char **argv)
 	            fixture_teardown);
 	g_test_add ("/settings/check-file", Fixture, NULL, fixture_setup, test_settings_check_file,
 	            fixture_teardown);
+	g_test_add ("/settings/check-writable", Fixture, NULL, fixture_setup,
+	            test_settings_check_writable, fixture_teardown);
 	g_test_add_func ("/settings/documented", test_settings_documented);
 	g_test_add_func ("/settings/reconnect-backoff", test_settings_reconnect_backoff);
 	return g_test_run ();

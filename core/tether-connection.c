@@ -17,6 +17,7 @@
 #include "tether-mqtt-session.h"
 #include "tether-names.h"
 #include "tether-outbox.h"
+#include "tether-settings.h"
 #include "tether-tls-probe.h"
 
 /* messages handed to Paho and not yet acknowledged, at most */
@@ -1462,10 +1463,16 @@ static gboolean
 handle_connect (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocation,
                 TetherConnection *self)
 {
-	if (!g_settings_get_boolean (self->settings, "enabled"))
-		g_settings_set_boolean (self->settings, "enabled", TRUE); /* reconnects */
-	else
+	g_autoptr(GError) error = NULL;
+
+	if (g_settings_get_boolean (self->settings, "enabled")) {
 		tether_connection_start (self);
+	} else if (tether_settings_check_can_save (self->settings, &error)) {
+		g_settings_set_boolean (self->settings, "enabled", TRUE); /* reconnects */
+	} else {
+		g_dbus_method_invocation_return_gerror (invocation, error);
+		return TRUE;
+	}
 	tether_dbus_connection1_complete_connect (skeleton, invocation);
 	return TRUE;
 }
@@ -1474,6 +1481,12 @@ static gboolean
 handle_disconnect (TetherDBusConnection1 *skeleton, GDBusMethodInvocation *invocation,
                    TetherConnection *self)
 {
+	g_autoptr(GError) error = NULL;
+
+	if (!tether_settings_check_can_save (self->settings, &error)) {
+		g_dbus_method_invocation_return_gerror (invocation, error);
+		return TRUE;
+	}
 	g_settings_set_boolean (self->settings, "enabled", FALSE);
 	tether_dbus_connection1_complete_disconnect (skeleton, invocation);
 	return TRUE;

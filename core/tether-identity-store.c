@@ -893,6 +893,9 @@ tether_identity_store_lookup (TetherIdentityStore *self, const gchar *name, gboo
 		                name, name, name);
 		return NULL;
 	}
+	/* a new identity goes into the settings' list: nothing is made that cannot be saved */
+	if (!tether_settings_check_can_save (self->settings, error))
+		return NULL;
 	identity = identity_new (self, name, error);
 	if (identity == NULL)
 		return NULL;
@@ -2086,7 +2089,7 @@ tether_identity_store_remove (TetherIdentityStore *self, const gchar *name, GErr
 	TetherIdentity *identity = tether_identity_store_lookup (self, name, FALSE, error);
 	g_autofree gchar *dir = NULL;
 
-	if (identity == NULL)
+	if (identity == NULL || !tether_settings_check_can_save (self->settings, error))
 		return FALSE;
 	dir = g_strdup (identity->dir);
 	tether_settings_reset_all (identity->settings);

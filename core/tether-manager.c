@@ -389,7 +389,8 @@ handle_add_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invoc
 		return TRUE;
 	}
 	cloud = lookup_cloud (self, cloud_name, &error);
-	if (cloud == NULL || !check_connection_settings (self, cloud, NULL, values, &error)) {
+	if (cloud == NULL || !check_connection_settings (self, cloud, NULL, values, &error) ||
+	    !tether_settings_check_can_save (self->settings, &error)) {
 		g_dbus_method_invocation_return_gerror (invocation, error);
 		return TRUE;
 	}
@@ -431,7 +432,8 @@ handle_update_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
 	if (connection == NULL ||
 	    !check_connection_settings (self, tether_connection_get_cloud (connection),
 	                                tether_connection_get_settings (connection), values,
-	                                &error)) {
+	                                &error) ||
+	    !tether_settings_check_can_save (self->settings, &error)) {
 		g_dbus_method_invocation_return_gerror (invocation, error);
 		return TRUE;
 	}
@@ -482,6 +484,10 @@ handle_remove_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
 		        _("connection '%s' has %llu messages queued: wait until "
 		           "they are delivered, or discard them (--discard-queued)"),
 		           id, (unsigned long long) queued);
+		return TRUE;
+	}
+	if (!tether_settings_check_can_save (self->settings, &error)) {
+		g_dbus_method_invocation_return_gerror (invocation, error);
 		return TRUE;
 	}
 
@@ -1096,6 +1102,7 @@ tether_manager_new (GDBusConnection *bus, TetherAuth *auth, const gchar *state_d
                     const gchar *config_file, GError **error)
 {
 	g_autoptr(TetherManager) self = g_object_new (TETHER_TYPE_MANAGER, NULL);
+	g_autoptr(GError) read_only = NULL;
 
 	self->bus = g_object_ref (bus);
 	self->auth = g_object_ref (auth);
@@ -1103,6 +1110,11 @@ tether_manager_new (GDBusConnection *bus, TetherAuth *auth, const gchar *state_d
 	self->backend = tether_settings_backend_new (config_file, error);
 	if (self->backend == NULL)
 		return NULL;
+	/* it runs, and each change is refused with the same words */
+	if (!tether_settings_check_writable (config_file, &read_only))
+		g_warning ("the configuration is read-only: %s; until then every change to "
+		           "connections and identities is refused",
+		           read_only->message);
 	self->settings = tether_settings_new_root (self->backend, error);
 	if (self->settings == NULL)
 		return NULL;

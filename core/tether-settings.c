@@ -67,6 +67,54 @@ tether_settings_check_file (const gchar *path, GError **error)
 	return TRUE;
 }
 
+gboolean
+tether_settings_check_writable (const gchar *path, GError **error)
+{
+	g_autofree gchar *dir = g_path_get_dirname (path);
+	const gchar *denied = dir;
+	int saved_errno = 0;
+
+	if (!tether_settings_check_file (path, error))
+		return FALSE;
+
+	/* the backend writes a new file beside it and renames that over it */
+	if (g_access (dir, W_OK | X_OK) != 0) {
+		saved_errno = errno;
+	} else if (g_access (path, W_OK) != 0 && errno != ENOENT) {
+		saved_errno = errno;
+		denied = path;
+	}
+	if (saved_errno == EACCES || saved_errno == EPERM) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _("cannot save the configuration to %s: %s: give user %s write "
+		               "access to %s"),
+		                path, g_strerror (saved_errno), g_get_user_name (), denied);
+		return FALSE;
+	}
+	if (saved_errno != 0) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+		             _("cannot save the configuration to %s: %s"), path,
+		                g_strerror (saved_errno));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+tether_settings_check_can_save (GSettings *settings, GError **error)
+{
+	g_autoptr(GSettingsBackend) backend = NULL;
+	g_autofree gchar *path = NULL;
+
+	/* only the key-file backend has a file */
+	g_object_get (settings, "backend", &backend, NULL);
+	if (backend == NULL ||
+	    g_object_class_find_property (G_OBJECT_GET_CLASS (backend), "filename") == NULL)
+		return TRUE;
+	g_object_get (backend, "filename", &path, NULL);
+	return path == NULL || tether_settings_check_writable (path, error);
+}
+
 GSettingsBackend *
 tether_settings_backend_new (const gchar *path, GError **error)
 {

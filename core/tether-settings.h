@@ -26,6 +26,16 @@ GSettingsBackend *tether_settings_backend_new (const gchar *path, GError **error
  * would read it as empty and replace it at the first change.
  */
 gboolean tether_settings_check_file (const gchar *path, GError **error);
+/*
+ * Whether a change can be saved to @path. The key-file backend only warns
+ * when a write fails, and keeps the change in memory until a restart loses
+ * it; so every call that changes the settings asks this first. A write that
+ * fails after the check passed (a full disk) is still only that warning:
+ * GSettings reports no write error to its caller.
+ */
+gboolean tether_settings_check_writable (const gchar *path, GError **error);
+/* the same for the file behind @settings; TRUE for a backend without a file */
+gboolean tether_settings_check_can_save (GSettings *settings, GError **error);
 
 /* the root settings; fails with a clear error when the schemas are missing */
 GSettings *tether_settings_new_root (GSettingsBackend *backend, GError **error);

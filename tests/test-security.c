@@ -1028,16 +1028,22 @@ test_config_directory (void)
 	g_assert_null (g_dir_read_name (entries));
 }
 
-/* --config naming a file that is not a key file: refused with the parse error, and kept */
+/*
+ * --config naming a file that is not a key file: refused at start with the
+ * parse error, and the file keeps its bytes; spoiled while tetherd runs, the
+ * next change is refused rather than written over it
+ */
 static void
 test_config_not_key_file (void)
 {
 	g_autoptr(TetherTestEnv) env = tether_test_env_new ();
 	const char garbage[] = "garbage [[[ not ini\n";
 	g_autofree char *path = tether_test_env_write_file (env, "garbage.conf", garbage, -1);
+	g_autofree char *running = tether_test_env_path (env, "tether.conf");
 	g_autofree char *expected = NULL;
 	g_autofree char *contents = NULL;
 	g_autoptr(TetherTestCtlResult) result = NULL;
+	g_autoptr(TetherTestCtlResult) added = NULL;
 
 	result = tether_test_env_run_daemon (
 	        env, "--state-dir", tether_test_env_get_state_dir (env), "--config", path, NULL);
@@ -1048,6 +1054,87 @@ test_config_not_key_file (void)
 	g_assert_nonnull (strstr (result->err, "fix it, or move it away"));
 	contents = read_file (path);
 	g_assert_cmpstr (contents, ==, garbage);
+	g_clear_pointer (&contents, g_free);
+	g_clear_pointer (&expected, g_free);
+
+	/* the harness's settings file is this one */
+	tether_test_env_start_daemon (env);
+	g_assert_true (g_file_set_contents (running, garbage, -1, NULL));
+	added = tether_test_env_ctl (env, NULL, "connection", "add", "spoiled", "--cloud",
+	                             "thingsboard", "--endpoint", "localhost:8883", NULL);
+	g_assert_cmpint (added->status, ==, 1);
+	expected = g_strdup_printf ("tetherctl: the configuration %s is not a key file (", running);
+	g_assert_nonnull (strstr (added->err, expected));
+	contents = read_file (running);
+	g_assert_cmpstr (contents, ==, garbage);
+}
+
+/*
+ * tetherd as "tether" with its settings in a directory only root may write:
+ * it says so at start, and a change is refused with the reason before
+ * anything is made (the key-file backend would only have warned, kept the
+ * change in memory, and lost it at the next start)
+ */
+static void
+test_config_read_only (void)
+{
+	g_auto(Sec) sec = { 0 };
+	g_autofree char *config_dir = NULL;
+	g_autofree char *reason = NULL;
+	g_autofree char *log = NULL;
+	g_autofree char *outbox = NULL;
+	g_autofree char *spare = NULL;
+	g_autoptr(TetherTestCtlResult) added = NULL;
+	g_autoptr(TetherTestCtlResult) requested = NULL;
+	const char *const *connections;
+	const char *const add[] = {
+		g_getenv ("TETHERCTL"), "connection",     "add", "x", "--cloud", "thingsboard",
+		"--endpoint",           "localhost:8883", NULL
+	};
+	const char *const request[] = {
+		g_getenv ("TETHERCTL"), "identity", "request", "--identity", "spare",
+		"--common-name",        "spare",    NULL
+	};
+
+	if (skip_unless_root ())
+		return;
+	tether_test_sysbus_ensure_users ();
+	sec.env = tether_test_env_new ();
+	sec.bus = tether_test_sysbus_new (sec.env, TETHER_TEST_BUS_SYSTEM);
+	sec.state_dir = make_user_dir (tether_test_sysbus_get_dir (sec.bus), "state",
+	                               TETHER_TEST_DAEMON_USER);
+	config_dir = make_user_dir (tether_test_sysbus_get_dir (sec.bus), "config", "root");
+	g_assert_cmpint (g_chmod (config_dir, 0755), ==, 0);
+	sec.config_file = g_build_filename (config_dir, "tether.conf", NULL);
+	tether_test_sysbus_start_daemon (sec.bus, TETHER_TEST_DAEMON_USER, sec.state_dir,
+	                                 sec.config_file);
+
+	reason = g_strdup_printf ("cannot save the configuration to %s: Permission denied: give "
+	                          "user %s write access to %s",
+	                          sec.config_file, TETHER_TEST_DAEMON_USER, config_dir);
+	log = read_file (tether_test_sysbus_get_daemon_log (sec.bus));
+	g_assert_nonnull (strstr (log, "the configuration is read-only: "));
+	g_assert_nonnull (strstr (log, reason));
+
+	/* the operator's view: the reason, and nothing half-made */
+	added = tether_test_sysbus_run (sec.bus, NULL, add);
+	g_assert_cmpint (added->status, ==, 1);
+	g_assert_nonnull (strstr (added->err, reason));
+	outbox = g_build_filename (sec.state_dir, "outbox", "x", NULL);
+	g_assert_false (g_file_test (outbox, G_FILE_TEST_EXISTS));
+	connections =
+	        tether_dbus_tether1_get_connections (tether_test_sysbus_get_manager (sec.bus));
+	g_assert_cmpuint (g_strv_length ((char **) connections), ==, 0);
+
+	/* a new identity goes into the settings too */
+	requested = tether_test_sysbus_run (sec.bus, NULL, request);
+	g_assert_cmpint (requested->status, ==, 1);
+	g_assert_nonnull (strstr (requested->err, reason));
+	spare = g_build_filename (sec.state_dir, "identities", "spare", NULL);
+	g_assert_false (g_file_test (spare, G_FILE_TEST_EXISTS));
+
+	g_assert_false (g_file_test (sec.config_file, G_FILE_TEST_EXISTS));
+	tether_test_sysbus_stop_daemon (sec.bus);
 }
 
 /*
@@ -1660,6 +1747,7 @@ main (int argc, char **argv)
 	tether_test_add ("/security/state/foreign-owner", test_state_foreign_owner);
 	tether_test_add ("/security/config/directory", test_config_directory);
 	tether_test_add ("/security/config/not-a-key-file", test_config_not_key_file);
+	tether_test_add ("/security/config/read-only", test_config_read_only);
 	tether_test_add ("/security/plugins/safe", test_plugin_safe);
 	tether_test_add ("/security/plugins/group-writable", test_plugin_group_writable);
 	tether_test_add ("/security/plugins/others-writable", test_plugin_others_writable);
