@@ -349,8 +349,9 @@ admin_calls (Sec *sec)
 	          g_variant_new ("(s@a{sv})", "secconn", g_variant_builder_end (&b)), NULL);
 	add_call (calls, conn, "org.tether.Connection1.Purge", ACTION_CONNECTIONS,
 	          g_variant_new ("()"), NULL);
+	/* allowed, it reaches ThingsBoard, which has no provisioning to take again */
 	add_call (calls, conn, "org.tether.Connection1.Reprovision", ACTION_CONNECTIONS,
-	          g_variant_new ("()"), NULL);
+	          g_variant_new ("()"), "org.tether.Error.Refused");
 	add_call (calls, conn, "org.tether.Connection1.Connect", ACTION_CONNECTIONS,
 	          g_variant_new ("()"), NULL);
 	add_call (calls, conn, "org.tether.Connection1.Disconnect", ACTION_CONNECTIONS,
