@@ -1,12 +1,15 @@
 /* Unit tests for tetherctl's pure helpers: endpoints, values by type string, options,
- * payloads and files, and the text the monitor prints.
+ * payloads and files, the files --out writes, and the text the monitor prints.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <locale.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 
@@ -446,6 +449,132 @@ test_read_file (void)
 }
 
 static void
+assert_file_holds (const char *path, const char *expected)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *contents = NULL;
+
+	g_assert_true (g_file_get_contents (path, &contents, NULL, &error));
+	g_assert_no_error (error);
+	g_assert_cmpstr (contents, ==, expected);
+}
+
+static void
+assert_file_type (const char *path, mode_t type)
+{
+	GStatBuf st;
+
+	g_assert_cmpint (g_lstat (path, &st), ==, 0);
+	g_assert_cmpuint (st.st_mode & S_IFMT, ==, type);
+}
+
+static char *
+check_output_error (const char *path)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_assert_false (tetherctl_check_output (path, &error));
+	g_assert_nonnull (error);
+	return g_strdup (error->message);
+}
+
+/* what --out writes: a file replaced whole, a device or a FIFO written into and left as it
+ * was, a link followed and left a link */
+static void
+test_write_file (void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *dir = g_dir_make_tmp ("test-tetherctl-XXXXXX", &error);
+	g_autofree char *file = g_build_filename (dir, "file", NULL);
+	g_autofree char *link = g_build_filename (dir, "link", NULL);
+	g_autofree char *dangling = g_build_filename (dir, "dangling", NULL);
+	g_autofree char *made = g_build_filename (dir, "made", NULL);
+	g_autofree char *fifo = g_build_filename (dir, "fifo", NULL);
+	g_autofree char *fifo_link = g_build_filename (dir, "fifo-link", NULL);
+	g_autofree char *loop = g_build_filename (dir, "loop", NULL);
+	g_autofree char *missing_dir = g_build_filename (dir, "no-such-dir", "x", NULL);
+	g_autofree char *message = NULL;
+	char buffer[64] = { 0 };
+	int reader;
+
+	g_assert_no_error (error);
+
+	/* a name not taken, then the file it became */
+	g_assert_true (tetherctl_check_output (file, &error));
+	g_assert_true (tetherctl_write_file (file, "one", 3, &error));
+	g_assert_no_error (error);
+	assert_file_holds (file, "one");
+	g_assert_true (tetherctl_write_file (file, "two", 3, &error));
+	g_assert_no_error (error);
+	assert_file_holds (file, "two");
+	assert_file_type (file, S_IFREG);
+
+	/* a link to a file, by a relative name: the target is written, the link stays */
+	g_assert_cmpint (symlink ("file", link), ==, 0);
+	g_assert_true (tetherctl_check_output (link, &error));
+	g_assert_true (tetherctl_write_file (link, "three", 5, &error));
+	g_assert_no_error (error);
+	assert_file_type (link, S_IFLNK);
+	assert_file_holds (file, "three");
+
+	/* a link to a name not taken: the file is made, the link stays */
+	g_assert_cmpint (symlink (made, dangling), ==, 0);
+	g_assert_true (tetherctl_check_output (dangling, &error));
+	g_assert_true (tetherctl_write_file (dangling, "four", 4, &error));
+	g_assert_no_error (error);
+	assert_file_type (dangling, S_IFLNK);
+	assert_file_holds (made, "four");
+
+	/* a FIFO, directly and through a link: written into, still a FIFO */
+	g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+	g_assert_cmpint (symlink ("fifo", fifo_link), ==, 0);
+	reader = g_open (fifo, O_RDONLY | O_NONBLOCK, 0);
+	g_assert_cmpint (reader, >=, 0);
+	g_assert_true (tetherctl_check_output (fifo, &error));
+	g_assert_true (tetherctl_write_file (fifo, "five", 4, &error));
+	g_assert_no_error (error);
+	g_assert_true (tetherctl_write_file (fifo_link, "six", 3, &error));
+	g_assert_no_error (error);
+	g_assert_cmpint (read (reader, buffer, sizeof buffer - 1), ==, 7);
+	g_assert_cmpstr (buffer, ==, "fivesix");
+	g_close (reader, NULL);
+	assert_file_type (fifo, S_IFIFO);
+	assert_file_type (fifo_link, S_IFLNK);
+
+	/* a device: the bug was /dev/null replaced by a regular file */
+	g_assert_true (tetherctl_check_output ("/dev/null", &error));
+	g_assert_true (tetherctl_write_file ("/dev/null", "seven", 5, &error));
+	g_assert_no_error (error);
+	assert_file_type ("/dev/null", S_IFCHR);
+
+	/* what cannot be written says why */
+	message = check_output_error (missing_dir);
+	g_assert_nonnull (strstr (message, "does not exist"));
+	g_assert_nonnull (strstr (message, "no-such-dir"));
+	g_clear_pointer (&message, g_free);
+	message = check_output_error (dir);
+	g_assert_cmpstr (message, ==, "it is a directory, not a file");
+	g_clear_pointer (&message, g_free);
+	g_assert_cmpint (symlink ("loop", loop), ==, 0);
+	message = check_output_error (loop);
+	g_assert_nonnull (message);
+	g_clear_pointer (&message, g_free);
+	g_assert_false (tetherctl_write_file (missing_dir, "x", 1, &error));
+	g_assert_nonnull (error);
+	g_clear_error (&error);
+
+	{
+		const char *const made_here[] = {
+			file, link, dangling, made, fifo, fifo_link, loop
+		};
+
+		for (guint i = 0; i < G_N_ELEMENTS (made_here); i++)
+			g_unlink (made_here[i]);
+		g_rmdir (dir);
+	}
+}
+
+static void
 test_format_time (void)
 {
 	g_autofree char *text = NULL;
@@ -521,6 +650,7 @@ main (int argc, char **argv)
 	g_test_add_func ("/tetherctl/payload/argument", test_payload_argument);
 	g_test_add_func ("/tetherctl/payload/stdin", test_payload_stdin);
 	g_test_add_func ("/tetherctl/payload/file", test_read_file);
+	g_test_add_func ("/tetherctl/output/write", test_write_file);
 	g_test_add_func ("/tetherctl/format/time", test_format_time);
 	g_test_add_func ("/tetherctl/format/escape", test_escape);
 	g_test_add_func ("/tetherctl/format/word", test_format_word);

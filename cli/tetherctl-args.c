@@ -7,9 +7,14 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 
 #include "tetherctl-args.h"
 
@@ -462,6 +467,155 @@ tetherctl_read_file (const char *path, GInputStream *input, GError **error)
 	if (!g_file_get_contents (path, &contents, &length, error))
 		return NULL;
 	return g_bytes_new_take (contents, length);
+}
+
+/* @path with its symbolic links followed as far as they lead: the name of the file itself,
+ * which need not exist yet */
+static char *
+follow_links (const char *path, GError **error)
+{
+	g_autofree char *current = g_strdup (path);
+
+	/* as many links as Linux follows in one path (MAXSYMLINKS) */
+	for (guint i = 0; i <= 40; i++) {
+		g_autofree char *target = NULL;
+		g_autofree char *dir = NULL;
+		struct stat st;
+
+		if (g_lstat (current, &st) != 0 || !S_ISLNK (st.st_mode))
+			return g_steal_pointer (&current);
+		target = g_file_read_link (current, error);
+		if (target == NULL)
+			return NULL;
+		/* a relative target is relative to the link's directory */
+		dir = g_path_get_dirname (current);
+		g_free (current);
+		current = g_path_is_absolute (target) ? g_steal_pointer (&target)
+		                                      : g_build_filename (dir, target, NULL);
+	}
+	g_set_error_literal (error, G_FILE_ERROR, G_FILE_ERROR_LOOP, g_strerror (ELOOP));
+	return NULL;
+}
+
+/* The file tetherctl_write_file() writes for @path, and whether it writes into what is there
+ * (a device, a FIFO) rather than replacing it. */
+static char *
+output_target (const char *path, gboolean *out_into, GError **error)
+{
+	g_autofree char *target = follow_links (path, error);
+	struct stat st;
+
+	*out_into = FALSE;
+	if (target == NULL)
+		return NULL;
+	if (g_stat (target, &st) != 0)
+		return g_steal_pointer (&target);
+	if (S_ISDIR (st.st_mode)) {
+		g_set_error_literal (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR,
+		                     _("it is a directory, not a file"));
+		return NULL;
+	}
+	*out_into = !S_ISREG (st.st_mode);
+	return g_steal_pointer (&target);
+}
+
+/* Whether tetherctl_write_file() can write @path: for a command to check before it changes
+ * anything. The error says what stands in the way; the caller names @path. */
+gboolean
+tetherctl_check_output (const char *path, GError **error)
+{
+	g_autofree char *target = NULL;
+	g_autofree char *dir = NULL;
+	gboolean into = FALSE;
+	int saved;
+
+	target = output_target (path, &into, error);
+	if (target == NULL)
+		return FALSE;
+
+	if (into) {
+		if (g_access (target, W_OK) == 0)
+			return TRUE;
+		saved = errno;
+		g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+		             _("it is not writable (%s)"), g_strerror (saved));
+		return FALSE;
+	}
+
+	/* the file is replaced by a new one made beside it */
+	dir = g_path_get_dirname (target);
+	if (g_access (dir, W_OK) == 0)
+		return TRUE;
+	saved = errno;
+	if (saved == ENOENT)
+		g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+		             _("the directory '%s' does not exist"), dir);
+	else
+		g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+		             _("the directory '%s' is not writable (%s)"), dir,
+		                g_strerror (saved));
+	return FALSE;
+}
+
+static gboolean
+write_all (int fd, const char *data, gsize size, GError **error)
+{
+	while (size > 0) {
+		gssize written = write (fd, data, size);
+
+		if (written < 0) {
+			int saved = errno;
+
+			if (saved == EINTR)
+				continue;
+			g_set_error_literal (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+			                     g_strerror (saved));
+			return FALSE;
+		}
+		data += written;
+		size -= (gsize) written;
+	}
+	return TRUE;
+}
+
+/* writes into the device or FIFO at @path: opening it neither creates nor truncates */
+static gboolean
+write_into (const char *path, const char *data, gsize size, GError **error)
+{
+	int fd = g_open (path, O_WRONLY | O_CLOEXEC | O_NOCTTY, 0);
+
+	if (fd < 0) {
+		int saved = errno;
+
+		g_set_error_literal (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+		                     g_strerror (saved));
+		return FALSE;
+	}
+	if (!write_all (fd, data, size, error)) {
+		g_close (fd, NULL);
+		return FALSE;
+	}
+	return g_close (fd, error);
+}
+
+/* Writes @data to @path. A regular file, or a name not yet taken, is replaced whole: a new
+ * file is written beside it and renamed over it, so no reader sees half of it. What else is
+ * there (a device such as /dev/null, a FIFO) is written into, never replaced. A symbolic link
+ * is followed to the file it names, which is then written as if named itself: the link stays
+ * a link, and its target is still replaced whole. As for tetherctl_check_output(), the caller
+ * names @path in the error. */
+gboolean
+tetherctl_write_file (const char *path, const char *data, gsize size, GError **error)
+{
+	g_autofree char *target = NULL;
+	gboolean into = FALSE;
+
+	target = output_target (path, &into, error);
+	if (target == NULL)
+		return FALSE;
+	if (into)
+		return write_into (target, data, size, error);
+	return g_file_set_contents (target, data, (gssize) size, error);
 }
 
 /* An "ay" of exactly the bytes: never g_variant_new_bytestring, which appends a NUL. */

@@ -40,6 +40,10 @@ GBytes *tetherctl_read_payload (const char *argument, GInputStream *input, GErro
 
 GBytes *tetherctl_read_file (const char *path, GInputStream *input, GError **error);
 
+gboolean tetherctl_check_output (const char *path, GError **error);
+
+gboolean tetherctl_write_file (const char *path, const char *data, gsize size, GError **error);
+
 GVariant *tetherctl_bytes_to_variant (GBytes *bytes);
 
 char *tetherctl_format_time (gint64 unix_seconds);

@@ -4,9 +4,7 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <glib/gi18n.h>
-#include <glib/gstdio.h>
 #include <string.h>
 
 #include "tetherctl-commands.h"
@@ -485,25 +483,14 @@ insert_strv (GVariantDict *dict, const char *key, char **values)
 static gboolean
 check_output_path (const char *path, GError **error)
 {
-	g_autofree char *dir = g_path_get_dirname (path);
+	g_autoptr(GError) local_error = NULL;
 
-	if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
-		g_set_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_FAILED,
-		             _("Cannot write the request to '%s': it is a directory; give a file "
-		               "name"),
-		                path);
-		return FALSE;
-	}
-	if (g_access (dir, W_OK) != 0) {
-		int saved = errno;
-
-		g_set_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_FAILED,
-		             _("Cannot write the request to '%s': the directory '%s' is not "
-		               "writable (%s); nothing was changed"),
-		                path, dir, g_strerror (saved));
-		return FALSE;
-	}
-	return TRUE;
+	if (tetherctl_check_output (path, &local_error))
+		return TRUE;
+	g_set_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_FAILED,
+	             _("Cannot write the request to '%s': %s; nothing was changed"), path,
+	                local_error->message);
+	return FALSE;
 }
 
 static gboolean
@@ -541,7 +528,9 @@ identity_request (TetherctlContext *ctx, char **args, GError **error)
 		{ "uri", 0, 0, G_OPTION_ARG_STRING_ARRAY, &uris,
 		  N_("A URI for the subject alternative names; repeat for more"), N_("URI") },
 		{ "out", 0, 0, G_OPTION_ARG_FILENAME, &out,
-		  N_("Write the request to FILE instead of standard output"), N_("FILE") },
+		  N_("Write the request to FILE instead of standard output ('-' is standard "
+		     "output); a device or a FIFO is written into, a symbolic link is followed"),
+		  N_("FILE") },
 		{ NULL },
 	};
 	const TetherctlUsage usage = {
@@ -568,6 +557,8 @@ identity_request (TetherctlContext *ctx, char **args, GError **error)
 	if (common_name == NULL && !renew)
 		return tetherctl_usage_error (error, _("Give the subject with --common-name CN"));
 	name = identity != NULL ? identity : DEFAULT_IDENTITY;
+	if (g_strcmp0 (out, "-") == 0)
+		g_clear_pointer (&out, g_free);
 	if (out != NULL && !check_output_path (out, error))
 		return FALSE;
 	manager = tetherctl_manager (ctx, error);
@@ -592,7 +583,7 @@ identity_request (TetherctlContext *ctx, char **args, GError **error)
 	if (out != NULL) {
 		g_autoptr(GError) local_error = NULL;
 
-		if (!g_file_set_contents (out, csr, -1, &local_error)) {
+		if (!tetherctl_write_file (out, csr, strlen (csr), &local_error)) {
 			g_set_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_FAILED,
 			             _("Cannot write the request to '%s': %s"), out,
 			                local_error->message);

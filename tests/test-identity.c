@@ -7,6 +7,7 @@
  */
 #include "tether-test-env.h"
 
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <gnutls/pkcs12.h>
 #include <gnutls/pkcs7.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tether-test-pki.h"
 
@@ -150,6 +152,16 @@ assert_ok (TetherTestCtlResult *result)
 {
 	if (result->status != 0)
 		g_error ("tetherctl failed (%d): %s", result->status, result->err);
+}
+
+/* "--out /dev/null" once replaced the device with a regular file */
+static void
+assert_dev_null_intact (void)
+{
+	GStatBuf st;
+
+	g_assert_cmpint (g_lstat ("/dev/null", &st), ==, 0);
+	g_assert_true (S_ISCHR (st.st_mode));
 }
 
 static TetherDBusIdentity1 *
@@ -983,6 +995,7 @@ test_request_key_types (void)
 			tether_test_env_ctl_ok (id.env, "identity", "request", "--identity", name,
 			                        "--common-name", DEVICE_CN, "--out", "/dev/null",
 			                        NULL);
+		assert_dev_null_intact ();
 		assert_private_file (key);
 		g_assert_cmpint (g_stat (dir, &st), ==, 0);
 		g_assert_cmpint (st.st_mode & 0777, ==, 0700);
@@ -1026,6 +1039,7 @@ test_request_refused (void)
 	output = tether_test_env_ctl (id.env, NULL, "identity", "request", "--identity", "spare",
 	                              "--common-name", DEVICE_CN, "--out", unwritable, NULL);
 	assert_refused (output, "no-such-dir");
+	assert_refused (output, "does not exist");
 	list = tether_test_env_ctl (id.env, NULL, "identity", "list", NULL);
 	assert_ok (list);
 	g_assert_null (strstr (list->out, "spare"));
@@ -1040,6 +1054,7 @@ test_request_refused (void)
 	assert_ok (installed);
 	tether_test_env_ctl_ok (id.env, "identity", "request", "--renew", "--out", "/dev/null",
 	                        NULL);
+	assert_dev_null_intact ();
 	pending_key = state_file (&id, "device", "pending/key.pem");
 	g_assert_true (g_file_get_contents (pending_key, &before, NULL, NULL));
 	renew_uri = tether_test_env_ctl (id.env, NULL, "identity", "request", "--renew", "--uri",
@@ -1047,9 +1062,75 @@ test_request_refused (void)
 	assert_refused (renew_uri, "is not a URI");
 	renew_output = tether_test_env_ctl (id.env, NULL, "identity", "request", "--renew", "--out",
 	                                    unwritable, NULL);
-	assert_refused (renew_output, "not writable");
+	assert_refused (renew_output, "the directory");
+	assert_refused (renew_output, "does not exist");
 	g_assert_true (g_file_get_contents (pending_key, &after, NULL, NULL));
 	g_assert_cmpstr (after, ==, before);
+}
+
+static void
+assert_is_request (const char *text)
+{
+	g_assert_nonnull (strstr (text, "-----BEGIN "));
+	g_assert_nonnull (strstr (text, "CERTIFICATE REQUEST-----"));
+}
+
+/* --out writes into a device or a FIFO and through a link, and leaves each what it was;
+ * '-' is standard output */
+static void
+test_request_out_special (void)
+{
+	g_auto(Id) id = { 0 };
+	g_autofree char *file = NULL;
+	g_autofree char *link = NULL;
+	g_autofree char *fifo = NULL;
+	g_autofree char *contents = NULL;
+	g_autoptr(GString) from_fifo = g_string_new (NULL);
+	g_autoptr(TetherTestCtlResult) to_stdout = NULL;
+	char buffer[4096];
+	gssize got;
+	GStatBuf st;
+	int reader;
+
+	id_start (&id);
+
+	/* a device */
+	tether_test_env_ctl_ok (id.env, "identity", "request", "--common-name", DEVICE_CN, "--out",
+	                        "/dev/null", NULL);
+	assert_dev_null_intact ();
+
+	/* a link, by a relative name, to a file: the file holds the request, the link stays */
+	file = tether_test_env_write_file (id.env, "request.csr", "old", -1);
+	link = tether_test_env_path (id.env, "request-link.csr");
+	g_assert_cmpint (symlink ("request.csr", link), ==, 0);
+	tether_test_env_ctl_ok (id.env, "identity", "request", "--common-name", DEVICE_CN, "--out",
+	                        link, NULL);
+	g_assert_cmpint (g_lstat (link, &st), ==, 0);
+	g_assert_true (S_ISLNK (st.st_mode));
+	g_assert_true (g_file_get_contents (file, &contents, NULL, NULL));
+	assert_is_request (contents);
+
+	/* a FIFO with a reader waiting: the request comes out of it, the FIFO stays */
+	fifo = tether_test_env_path (id.env, "request.fifo");
+	g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+	reader = g_open (fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+	g_assert_cmpint (reader, >=, 0);
+	tether_test_env_ctl_ok (id.env, "identity", "request", "--common-name", DEVICE_CN, "--out",
+	                        fifo, NULL);
+	while ((got = read (reader, buffer, sizeof buffer)) > 0)
+		g_string_append_len (from_fifo, buffer, got);
+	g_close (reader, NULL);
+	assert_is_request (from_fifo->str);
+	g_assert_cmpint (g_lstat (fifo, &st), ==, 0);
+	g_assert_true (S_ISFIFO (st.st_mode));
+
+	/* standard output */
+	to_stdout = tether_test_env_ctl (id.env, NULL, "identity", "request", "--common-name",
+	                                 DEVICE_CN, "--out", "-", NULL);
+	assert_ok (to_stdout);
+	assert_is_request (to_stdout->out);
+	/* and no file named '-' in the directory it ran in */
+	g_assert_false (g_file_test ("-", G_FILE_TEST_EXISTS));
 }
 
 /* ---- removal ---- */
@@ -1898,6 +1979,7 @@ est_failure_case (EstFailure failure, const char *needle)
 		/* a renewal key made by hand outlives the EST attempts that fail meanwhile */
 		tether_test_env_ctl_ok (id.env, "identity", "request", "--renew", "--out",
 		                        "/dev/null", NULL);
+		assert_dev_null_intact ();
 		g_assert_true (g_file_get_contents (pending_key_path, &manual_key, NULL, NULL));
 		attempt.after = g_get_real_time () / G_USEC_PER_SEC + 1;
 		g_assert_true (tether_test_wait_until (attempted_after, &attempt,
@@ -1981,6 +2063,7 @@ main (int argc, char **argv)
 	tether_test_add ("/identity/request/options", test_request_options);
 	tether_test_add ("/identity/request/key-types", test_request_key_types);
 	tether_test_add ("/identity/request/refused", test_request_refused);
+	tether_test_add ("/identity/request/out-special", test_request_out_special);
 	tether_test_add ("/identity/remove", test_remove);
 	tether_test_add ("/identity/renew/manual", test_renew_manual);
 	tether_test_add ("/identity/renew/rejected", test_renew_rejected);
