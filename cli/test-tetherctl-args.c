@@ -448,6 +448,97 @@ test_read_file (void)
 	g_assert_nonnull (strstr (error->message, path));
 }
 
+/* a GInputStream of @size zero bytes */
+static GInputStream *
+zeroes_stream (gsize size)
+{
+	g_autoptr(GBytes) bytes = g_bytes_new_take (g_malloc0 (size), size);
+
+	return g_memory_input_stream_new_from_bytes (bytes);
+}
+
+/* a file of @size zero bytes that takes no room on disk */
+static char *
+sparse_file (gsize size)
+{
+	g_autoptr(GError) error = NULL;
+	char *path = NULL;
+	int fd;
+
+	fd = g_file_open_tmp ("test-tetherctl-XXXXXX", &path, &error);
+	g_assert_no_error (error);
+	g_assert_cmpint (ftruncate (fd, (off_t) size), ==, 0);
+	g_close (fd, NULL);
+	return path;
+}
+
+/* stdin and files are read as far as their limit and no further: /dev/zero never ends */
+static void
+test_read_limits (void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GInputStream) input = NULL;
+	g_autoptr(GFileInputStream) endless = NULL;
+	g_autoptr(GFile) zero = g_file_new_for_path ("/dev/zero");
+	g_autoptr(GBytes) bytes = NULL;
+	g_autofree char *at_limit = sparse_file (TETHERCTL_FILE_MAX);
+	g_autofree char *over_limit = sparse_file (TETHERCTL_FILE_MAX + 1);
+
+	/* a payload of the limit is read whole; one byte more is refused, naming the limit */
+	input = zeroes_stream (TETHERCTL_PAYLOAD_MAX);
+	bytes = tetherctl_read_payload ("-", input, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (g_bytes_get_size (bytes), ==, TETHERCTL_PAYLOAD_MAX);
+	g_clear_pointer (&bytes, g_bytes_unref);
+	g_clear_object (&input);
+	input = zeroes_stream (TETHERCTL_PAYLOAD_MAX + 1);
+	bytes = tetherctl_read_payload ("-", input, &error);
+	g_assert_null (bytes);
+	g_assert_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_FAILED);
+	g_assert_cmpstr (error->message, ==,
+	                 "The payload is larger than 16 MiB, more than any cloud accepts");
+	g_clear_error (&error);
+
+	/* a payload without an end */
+	endless = g_file_read (zero, NULL, &error);
+	g_assert_no_error (error);
+	bytes = tetherctl_read_payload ("-", G_INPUT_STREAM (endless), &error);
+	g_assert_null (bytes);
+	g_assert_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_FAILED);
+	g_clear_error (&error);
+
+	/* files, and a file from stdin */
+	bytes = tetherctl_read_file (at_limit, input, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (g_bytes_get_size (bytes), ==, TETHERCTL_FILE_MAX);
+	g_clear_pointer (&bytes, g_bytes_unref);
+	bytes = tetherctl_read_file (over_limit, input, &error);
+	g_assert_null (bytes);
+	g_assert_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_FAILED);
+	g_assert_nonnull (strstr (error->message, over_limit));
+	g_assert_nonnull (strstr (error->message, "larger than 8 MiB"));
+	g_clear_error (&error);
+	bytes = tetherctl_read_file ("/dev/zero", input, &error);
+	g_assert_null (bytes);
+	g_assert_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_FAILED);
+	g_assert_nonnull (strstr (error->message, "'/dev/zero' is larger than 8 MiB"));
+	g_clear_error (&error);
+	bytes = tetherctl_read_file ("-", G_INPUT_STREAM (endless), &error);
+	g_assert_null (bytes);
+	g_assert_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_FAILED);
+	g_assert_nonnull (strstr (error->message, "Standard input holds more than 8 MiB"));
+	g_clear_error (&error);
+
+	/* a directory is no file */
+	bytes = tetherctl_read_file (g_get_tmp_dir (), input, &error);
+	g_assert_null (bytes);
+	g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR);
+	g_clear_error (&error);
+
+	g_unlink (at_limit);
+	g_unlink (over_limit);
+}
+
 static void
 assert_file_holds (const char *path, const char *expected)
 {
@@ -650,6 +741,7 @@ main (int argc, char **argv)
 	g_test_add_func ("/tetherctl/payload/argument", test_payload_argument);
 	g_test_add_func ("/tetherctl/payload/stdin", test_payload_stdin);
 	g_test_add_func ("/tetherctl/payload/file", test_read_file);
+	g_test_add_func ("/tetherctl/payload/limits", test_read_limits);
 	g_test_add_func ("/tetherctl/output/write", test_write_file);
 	g_test_add_func ("/tetherctl/format/time", test_format_time);
 	g_test_add_func ("/tetherctl/format/escape", test_escape);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gio/gunixinputstream.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
@@ -430,43 +431,126 @@ tetherctl_properties_from_arguments (const char *const *arguments, GError **erro
 	return g_variant_ref_sink (g_variant_builder_end (builder));
 }
 
+/* All of @input, or NULL when it holds more than @limit bytes: it stops reading there, so a
+ * stream without an end (/dev/zero) costs no more than the limit. */
 static GBytes *
-read_stream (GInputStream *input, GError **error)
+read_bounded (GInputStream *input, gsize limit, gboolean *out_too_large, GError **error)
 {
-	g_autoptr(GOutputStream) output = g_memory_output_stream_new_resizable ();
-	g_autoptr(GError) local_error = NULL;
+	g_autoptr(GByteArray) data = g_byte_array_new ();
+	guint8 buffer[64 * 1024];
 
-	if (g_output_stream_splice (output, input, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL,
-	                            &local_error) < 0) {
-		g_set_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_FAILED,
-		             _("Cannot read standard input: %s"), local_error->message);
-		return NULL;
+	*out_too_large = FALSE;
+	for (;;) {
+		/* one byte past the limit tells a stream that is too large from one that fits */
+		gsize wanted = MIN (sizeof buffer, limit + 1 - data->len);
+		gssize got = g_input_stream_read (input, buffer, wanted, NULL, error);
+
+		if (got < 0)
+			return NULL;
+		if (got == 0)
+			break;
+		g_byte_array_append (data, buffer, (guint) got);
+		if (data->len > limit) {
+			*out_too_large = TRUE;
+			return NULL;
+		}
 	}
-	return g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (output));
+	return g_byte_array_free_to_bytes (g_steal_pointer (&data));
 }
 
-/* PAYLOAD|-: the argument's bytes exactly (no NUL, no newline), or all of @input for "-". */
+static GBytes *
+read_standard_input (GInputStream *input, gsize limit, gboolean *out_too_large, GError **error)
+{
+	g_autoptr(GError) local_error = NULL;
+	GBytes *bytes = read_bounded (input, limit, out_too_large, &local_error);
+
+	if (local_error != NULL)
+		g_set_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_FAILED,
+		             _("Cannot read standard input: %s"), local_error->message);
+	return bytes;
+}
+
+/* PAYLOAD|-: the argument's bytes exactly (no NUL, no newline), or all of @input for "-", up
+ * to TETHERCTL_PAYLOAD_MAX bytes. */
 GBytes *
 tetherctl_read_payload (const char *argument, GInputStream *input, GError **error)
 {
-	if (g_strcmp0 (argument, "-") == 0)
-		return read_stream (input, error);
-	return g_bytes_new (argument, strlen (argument));
+	gboolean too_large = FALSE;
+	GBytes *bytes;
+
+	if (g_strcmp0 (argument, "-") != 0) {
+		bytes = g_bytes_new (argument, strlen (argument));
+		too_large = g_bytes_get_size (bytes) > TETHERCTL_PAYLOAD_MAX;
+	} else {
+		bytes = read_standard_input (input, TETHERCTL_PAYLOAD_MAX, &too_large, error);
+	}
+	if (too_large) {
+		g_clear_pointer (&bytes, g_bytes_unref);
+		g_set_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_FAILED,
+		             _("The payload is larger than %u MiB, more than any cloud accepts"),
+		                (guint) (TETHERCTL_PAYLOAD_MAX / (1024 * 1024)));
+	}
+	return bytes;
 }
 
-/* FILE|-: the file's bytes, or all of @input for "-". */
+static GBytes *
+read_named_file (const char *path, gboolean *out_too_large, GError **error)
+{
+	g_autoptr(GInputStream) input = NULL;
+	g_autoptr(GError) local_error = NULL;
+	GBytes *bytes;
+	struct stat st;
+	int fd;
+
+	*out_too_large = FALSE;
+	fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
+	if (fd < 0) {
+		int saved = errno;
+
+		g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+		             _("Cannot open '%s': %s"), path, g_strerror (saved));
+		return NULL;
+	}
+	input = g_unix_input_stream_new (fd, TRUE);
+	if (fstat (fd, &st) == 0 && S_ISDIR (st.st_mode)) {
+		g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR,
+		             _("Cannot read '%s': it is a directory"), path);
+		return NULL;
+	}
+
+	/* a device or a FIFO is read as far as the limit, as a regular file is */
+	bytes = read_bounded (input, TETHERCTL_FILE_MAX, out_too_large, &local_error);
+	if (local_error != NULL)
+		g_set_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_FAILED,
+		             _("Cannot read '%s': %s"), path, local_error->message);
+	return bytes;
+}
+
+/* FILE|-: the file's bytes, or all of @input for "-", up to TETHERCTL_FILE_MAX bytes. */
 GBytes *
 tetherctl_read_file (const char *path, GInputStream *input, GError **error)
 {
-	char *contents = NULL;
-	gsize length = 0;
+	gboolean too_large = FALSE;
+	GBytes *bytes;
 
 	if (g_strcmp0 (path, "-") == 0)
-		return read_stream (input, error);
-	/* GLib's message names the file and the reason */
-	if (!g_file_get_contents (path, &contents, &length, error))
-		return NULL;
-	return g_bytes_new_take (contents, length);
+		bytes = read_standard_input (input, TETHERCTL_FILE_MAX, &too_large, error);
+	else
+		bytes = read_named_file (path, &too_large, error);
+	if (!too_large)
+		return bytes;
+
+	if (g_strcmp0 (path, "-") == 0)
+		g_set_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_FAILED,
+		             _("Standard input holds more than %u MiB, more than any certificate, "
+		               "key or trust anchor"),
+		                (guint) (TETHERCTL_FILE_MAX / (1024 * 1024)));
+	else
+		g_set_error (error, TETHERCTL_ERROR, TETHERCTL_ERROR_FAILED,
+		             _("'%s' is larger than %u MiB, more than any certificate, key or "
+		               "trust anchor"),
+		                path, (guint) (TETHERCTL_FILE_MAX / (1024 * 1024)));
+	return NULL;
 }
 
 /* @path with its symbolic links followed as far as they lead: the name of the file itself,

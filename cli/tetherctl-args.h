@@ -36,6 +36,15 @@ gboolean tetherctl_options_convert (GVariantDict *dict, const char *const *argum
 
 GVariant *tetherctl_properties_from_arguments (const char *const *arguments, GError **error);
 
+/* The most tetherctl reads for one payload: far more than any cloud accepts (256 KiB at
+ * most), so tetherd still refuses a large payload with the cloud's own limit, and less than
+ * D-Bus carries in one message (32 MiB on the system bus). */
+#define TETHERCTL_PAYLOAD_MAX (16 * 1024 * 1024)
+
+/* The most tetherctl reads from one FILE (a trust anchor, a certificate chain, a key, a
+ * password): tetherd takes at most 1 MiB for an anchor, 256 KiB for a chain or a key. */
+#define TETHERCTL_FILE_MAX (8 * 1024 * 1024)
+
 GBytes *tetherctl_read_payload (const char *argument, GInputStream *input, GError **error);
 
 GBytes *tetherctl_read_file (const char *path, GInputStream *input, GError **error);

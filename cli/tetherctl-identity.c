@@ -713,7 +713,8 @@ read_password (const char *path, GInputStream *input, GError **error)
 	while (length < size && data[length] != '\n' && data[length] != '\r' &&
 	       data[length] != '\0')
 		length++;
-	password = g_strndup (data, length);
+	/* an empty file's bytes may have no data at all */
+	password = g_strndup (data != NULL ? data : "", length);
 	bytes_wipe (bytes);
 	if (!g_utf8_validate (password, -1, NULL)) {
 		secret_free (password);

@@ -5,9 +5,11 @@
  */
 #include "tether-test-env.h"
 
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEVICE_CN        "tb-device"
 #define CONNECTION       "tb"
@@ -15,6 +17,8 @@
 #define TELEMETRY_TOPIC  "v1/devices/me/telemetry"
 #define CONNECT_TIMEOUT  TETHER_TEST_TIMEOUT_MS
 #define FAILURE_BOUND_MS 10000
+/* tetherctl's limit on a payload (TETHERCTL_PAYLOAD_MAX in cli/tetherctl-args.h) */
+#define TETHERCTL_PAYLOAD_MAX (16 * 1024 * 1024)
 
 typedef struct {
 	TetherTestEnv *env;
@@ -693,6 +697,97 @@ test_bad_non_json_telemetry (void)
 	g_assert_cmpstr (after, ==, before);
 }
 
+/* a file of @size zero bytes that takes no room on disk: large input, made at once */
+static char *
+sparse_file (Tb *tb, const char *name, goffset size)
+{
+	char *path = tether_test_env_path (tb->env, name);
+	int fd = g_open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	g_assert_cmpint (fd, >=, 0);
+	g_assert_cmpint (ftruncate (fd, size), ==, 0);
+	g_close (fd, NULL);
+	return path;
+}
+
+/* a refusal by tetherctl itself, within FAILURE_BOUND_MS of its start */
+static void
+assert_refused_quickly (TetherTestCtlResult *result, gint64 started, const char *needle)
+{
+	gint64 took_ms = (g_get_monotonic_time () - started) / 1000;
+
+	assert_refused (result, needle);
+	if (took_ms > FAILURE_BOUND_MS * (gint64) tether_test_slowdown ())
+		g_error ("the refusal took %" G_GINT64_FORMAT " ms", took_ms);
+}
+
+/* Input larger than anything tetherd takes is refused by tetherctl as soon as it reads past
+ * its limit, with the limit named: a payload on standard input from a file, an anchor from
+ * /dev/zero, which never ends. Input over the cloud's limit but under tetherctl's still
+ * reaches tetherd, whose refusal is the precise one. Nothing is sent or stored. */
+static void
+test_bad_too_large (void)
+{
+	g_auto (Tb) tb = { 0 };
+	g_autofree char *before = NULL;
+	g_autofree char *after = NULL;
+	g_autofree char *huge = NULL;
+	g_autofree char *large = NULL;
+	g_autoptr (TetherTestCtlResult) result = NULL;
+	g_autoptr (GBytes) got = NULL;
+	TetherDBusConnection1 *connection;
+	gint64 started;
+
+	tb_connect (&tb);
+	observe (&tb, "v1/devices/me/#");
+	connection = tether_test_env_get_connection (tb.env, CONNECTION);
+	huge = sparse_file (&tb, "huge.json", TETHERCTL_PAYLOAD_MAX + 1);
+	large = sparse_file (&tb, "large.json", 2 * 1024 * 1024);
+	before = snapshot (&tb);
+
+	/* one byte over tetherctl's limit, to one connection and to all */
+	started = g_get_monotonic_time ();
+	result = tether_test_env_ctl_stdin_file (tb.env, huge, "publish", "--connection",
+	                                         CONNECTION, "--kind", "telemetry", "-", NULL);
+	assert_refused_quickly (result, started,
+	                        "the payload is larger than 16 MiB, more than any cloud accepts");
+	g_clear_pointer (&result, tether_test_ctl_result_free);
+	started = g_get_monotonic_time ();
+	result = tether_test_env_ctl_stdin_file (tb.env, huge, "publish", "--kind", "telemetry",
+	                                         "-", NULL);
+	assert_refused_quickly (result, started, "larger than 16 MiB");
+	g_clear_pointer (&result, tether_test_ctl_result_free);
+
+	/* over ThingsBoard's limit, under tetherctl's: tetherd says which limit */
+	result = tether_test_env_ctl_stdin_file (tb.env, large, "publish", "--connection",
+	                                         CONNECTION, "--kind", "telemetry", "-", NULL);
+	assert_refused (result, "ThingsBoard's default message limit");
+	g_clear_pointer (&result, tether_test_ctl_result_free);
+
+	/* an anchor without an end, as a file and on standard input */
+	started = g_get_monotonic_time ();
+	result = tether_test_env_ctl (tb.env, NULL, "anchor", "add", "x", "/dev/zero", NULL);
+	assert_refused_quickly (result, started, "'/dev/zero' is larger than 8 MiB");
+	g_clear_pointer (&result, tether_test_ctl_result_free);
+	started = g_get_monotonic_time ();
+	result = tether_test_env_ctl_stdin_file (tb.env, "/dev/zero", "anchor", "add", "x", "-",
+	                                         NULL);
+	assert_refused_quickly (result, started, "standard input holds more than 8 MiB");
+	g_clear_pointer (&result, tether_test_ctl_result_free);
+
+	/* over the anchor limit, under tetherctl's: tetherd says which limit */
+	result = tether_test_env_ctl (tb.env, NULL, "anchor", "add", "x", large, NULL);
+	assert_refused (result, "a trust anchor is at most");
+	g_clear_pointer (&result, tether_test_ctl_result_free);
+
+	got = tether_test_observer_wait (tb.observer, "v1/devices/me/#", 1000, NULL);
+	g_assert_null (got);
+	g_assert_cmpuint (tether_dbus_connection1_get_queued (connection), ==, 0);
+	g_assert_cmpuint (tether_dbus_connection1_get_delivered (connection), ==, 0);
+	after = snapshot (&tb);
+	g_assert_cmpstr (after, ==, before);
+}
+
 static char *
 identity_state (Tb *tb)
 {
@@ -884,5 +979,6 @@ main (int argc, char **argv)
 	tether_test_add ("/thingsboard/bad-input/names", test_bad_names);
 	tether_test_add ("/thingsboard/bad-input/connection-settings",
 	                 test_bad_connection_settings);
+	tether_test_add ("/thingsboard/bad-input/too-large", test_bad_too_large);
 	return g_test_run ();
 }

@@ -1398,9 +1398,11 @@ ctl_argv (const char *const *args)
 	return argv;
 }
 
-/* runs @argv to its end on the test's bus; @what names it in the test's output */
+/* runs @argv to its end on the test's bus, its standard input @input or, with @stdin_path,
+ * that file; @what names it in the test's output */
 static TetherTestCtlResult *
-run_to_end (TetherTestEnv *env, GBytes *input, const char *const *argv, const char *what)
+run_to_end (TetherTestEnv *env, GBytes *input, const char *stdin_path, const char *const *argv,
+            const char *what)
 {
 	g_autoptr (GSubprocessLauncher) launcher = NULL;
 	g_autoptr (GSubprocess) process = NULL;
@@ -1410,13 +1412,15 @@ run_to_end (TetherTestEnv *env, GBytes *input, const char *const *argv, const ch
 	g_autoptr (GBytes) empty = NULL;
 
 	tether_test_env_get_bus (env);
-	launcher =
-	        new_launcher (env, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-	                                   G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	launcher = new_launcher (env, (stdin_path == NULL ? G_SUBPROCESS_FLAGS_STDIN_PIPE : 0) |
+	                                      G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+	                                      G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	if (stdin_path != NULL)
+		g_subprocess_launcher_set_stdin_file_path (launcher, stdin_path);
 	process = g_subprocess_launcher_spawnv (launcher, argv, &error);
 	g_assert_no_error (error);
 	/* with a stdin pipe, GLib wants bytes to write, even none */
-	if (input == NULL)
+	if (input == NULL && stdin_path == NULL)
 		empty = g_bytes_new_static ("", 0);
 	g_subprocess_communicate_async (process, input ? input : empty, NULL, on_communicated,
 	                                &communication);
@@ -1450,7 +1454,7 @@ tether_test_env_ctlv (TetherTestEnv *env, GBytes *input, const char *const *args
 	g_autofree char *line = g_strjoinv (" ", (char **) args);
 	g_autofree char *what = g_strdup_printf ("tetherctl %s", line);
 
-	return run_to_end (env, input, (const char *const *) argv->pdata, what);
+	return run_to_end (env, input, NULL, (const char *const *) argv->pdata, what);
 }
 
 static GPtrArray *
@@ -1474,6 +1478,25 @@ tether_test_env_ctl (TetherTestEnv *env, GBytes *input, const char *first_arg, .
 	array = collect_args (first_arg, args);
 	va_end (args);
 	return tether_test_env_ctlv (env, input, (const char *const *) array->pdata);
+}
+
+TetherTestCtlResult *
+tether_test_env_ctl_stdin_file (TetherTestEnv *env, const char *stdin_path, const char *first_arg,
+                                ...)
+{
+	va_list args;
+	g_autoptr (GPtrArray) array = NULL;
+	g_autoptr (GPtrArray) argv = NULL;
+	g_autofree char *line = NULL;
+	g_autofree char *what = NULL;
+
+	va_start (args, first_arg);
+	array = collect_args (first_arg, args);
+	va_end (args);
+	argv = ctl_argv ((const char *const *) array->pdata);
+	line = g_strjoinv (" ", (char **) array->pdata);
+	what = g_strdup_printf ("tetherctl %s < %s", line, stdin_path);
+	return run_to_end (env, NULL, stdin_path, (const char *const *) argv->pdata, what);
 }
 
 void
@@ -1514,7 +1537,7 @@ tether_test_env_run_daemon (TetherTestEnv *env, const char *first_arg, ...)
 	g_ptr_array_add (argv, NULL);
 	line = g_strjoinv (" ", (char **) array->pdata);
 	what = g_strdup_printf ("tetherd --session %s", line);
-	return run_to_end (env, NULL, (const char *const *) argv->pdata, what);
+	return run_to_end (env, NULL, NULL, (const char *const *) argv->pdata, what);
 }
 
 TetherTestProcess *

@@ -154,6 +154,10 @@ TetherTestCtlResult *tether_test_env_ctlv (TetherTestEnv *env, GBytes *input,
                                            const char *const *args);
 TetherTestCtlResult *tether_test_env_ctl (TetherTestEnv *env, GBytes *input, const char *first_arg,
                                           ...) G_GNUC_NULL_TERMINATED;
+/* tetherctl with its standard input read from the file @stdin_path, as "< FILE" would */
+TetherTestCtlResult *tether_test_env_ctl_stdin_file (TetherTestEnv *env, const char *stdin_path,
+                                                     const char *first_arg,
+                                                     ...) G_GNUC_NULL_TERMINATED;
 void tether_test_env_ctl_ok (TetherTestEnv *env, const char *first_arg, ...) G_GNUC_NULL_TERMINATED;
 
 /*
