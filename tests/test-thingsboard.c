@@ -212,6 +212,22 @@ snapshot (Tb *tb)
 	return g_string_free (out, FALSE);
 }
 
+/* after refusals: nothing reached the broker or the queue, nothing changed since @before */
+static void
+assert_nothing_sent (Tb *tb, const char *before)
+{
+	TetherDBusConnection1 *connection = tether_test_env_get_connection (tb->env, CONNECTION);
+	g_autoptr (GBytes) got = NULL;
+	g_autofree char *after = NULL;
+
+	got = tether_test_observer_wait (tb->observer, "v1/devices/me/#", 1000, NULL);
+	g_assert_null (got);
+	g_assert_cmpuint (tether_dbus_connection1_get_queued (connection), ==, 0);
+	g_assert_cmpuint (tether_dbus_connection1_get_delivered (connection), ==, 0);
+	after = snapshot (tb);
+	g_assert_cmpstr (after, ==, before);
+}
+
 /* ---- the flow ---- */
 
 /* CSR, signed by the device CA, installed; anchor; connection; telemetry arrives */
@@ -665,15 +681,11 @@ test_bad_non_json_telemetry (void)
 {
 	g_auto (Tb) tb = { 0 };
 	g_autofree char *before = NULL;
-	g_autofree char *after = NULL;
 	g_autoptr (TetherTestCtlResult) result = NULL;
-	g_autoptr (GBytes) got = NULL;
 	const char *const payloads[] = { "not json", "{\"unclosed\":", "42", "\"a string\"" };
-	TetherDBusConnection1 *connection;
 
 	tb_connect (&tb);
 	observe (&tb, "v1/devices/me/#");
-	connection = tether_test_env_get_connection (tb.env, CONNECTION);
 	before = snapshot (&tb);
 
 	for (guint i = 0; i < G_N_ELEMENTS (payloads); i++) {
@@ -689,12 +701,7 @@ test_bad_non_json_telemetry (void)
 	assert_refused (result, "attributes must be one JSON object");
 	g_clear_pointer (&result, tether_test_ctl_result_free);
 
-	got = tether_test_observer_wait (tb.observer, "v1/devices/me/#", 1000, NULL);
-	g_assert_null (got);
-	g_assert_cmpuint (tether_dbus_connection1_get_queued (connection), ==, 0);
-	g_assert_cmpuint (tether_dbus_connection1_get_delivered (connection), ==, 0);
-	after = snapshot (&tb);
-	g_assert_cmpstr (after, ==, before);
+	assert_nothing_sent (&tb, before);
 }
 
 /* a file of @size zero bytes that takes no room on disk: large input, made at once */
@@ -730,17 +737,13 @@ test_bad_too_large (void)
 {
 	g_auto (Tb) tb = { 0 };
 	g_autofree char *before = NULL;
-	g_autofree char *after = NULL;
 	g_autofree char *huge = NULL;
 	g_autofree char *large = NULL;
 	g_autoptr (TetherTestCtlResult) result = NULL;
-	g_autoptr (GBytes) got = NULL;
-	TetherDBusConnection1 *connection;
 	gint64 started;
 
 	tb_connect (&tb);
 	observe (&tb, "v1/devices/me/#");
-	connection = tether_test_env_get_connection (tb.env, CONNECTION);
 	huge = sparse_file (&tb, "huge.json", TETHERCTL_PAYLOAD_MAX + 1);
 	large = sparse_file (&tb, "large.json", 2 * 1024 * 1024);
 	before = snapshot (&tb);
@@ -780,12 +783,7 @@ test_bad_too_large (void)
 	assert_refused (result, "a trust anchor is at most");
 	g_clear_pointer (&result, tether_test_ctl_result_free);
 
-	got = tether_test_observer_wait (tb.observer, "v1/devices/me/#", 1000, NULL);
-	g_assert_null (got);
-	g_assert_cmpuint (tether_dbus_connection1_get_queued (connection), ==, 0);
-	g_assert_cmpuint (tether_dbus_connection1_get_delivered (connection), ==, 0);
-	after = snapshot (&tb);
-	g_assert_cmpstr (after, ==, before);
+	assert_nothing_sent (&tb, before);
 }
 
 static char *
