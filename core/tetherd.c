@@ -158,6 +158,25 @@ lock_state_dir (const gchar *dir, GError **error)
 	return TRUE;
 }
 
+/*
+ * A place given on the command line is taken as written: its parent directory must be there
+ * already, so that a typo (/etc/tehter/tether.conf) is refused rather than made into a new,
+ * empty configuration. tetherd makes only its default places' parents.
+ */
+static gboolean
+check_given_parent (const gchar *option, const gchar *path, GError **error)
+{
+	g_autofree gchar *parent = g_path_get_dirname (path);
+
+	if (g_file_test (parent, G_FILE_TEST_IS_DIR))
+		return TRUE;
+	g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+	             _("%s %s: the directory %s does not exist; check the path, or create the "
+	               "directory first"),
+	                option, path, parent);
+	return FALSE;
+}
+
 /* the state directory is 0700: keys live below it */
 static gboolean
 prepare_state_dir (const gchar *dir, GError **error)
@@ -271,6 +290,11 @@ main (int argc, char **argv)
 	if (verbose)
 		g_log_set_debug_enabled (TRUE);
 
+	if ((state_dir != NULL && !check_given_parent ("--state-dir", state_dir, &error)) ||
+	    (config_file != NULL && !check_given_parent ("--config", config_file, &error))) {
+		g_printerr ("tetherd: %s\n", error->message);
+		return EXIT_FAILURE;
+	}
 	if (state_dir == NULL) {
 		state_dir = session ? g_build_filename (g_get_user_state_dir (), "tether", NULL)
 		                    : g_strdup (TETHER_LOCALSTATEDIR);

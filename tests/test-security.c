@@ -1029,6 +1029,40 @@ test_config_directory (void)
 	g_assert_null (g_dir_read_name (entries));
 }
 
+/* a --config or --state-dir whose directory is not there (a typo): refused, nothing made */
+static void
+test_config_missing_directory (void)
+{
+	g_autoptr(TetherTestEnv) env = tether_test_env_new ();
+	g_autofree char *typo = tether_test_env_path (env, "tehter");
+	g_autofree char *config = g_build_filename (typo, "deep", "tether.conf", NULL);
+	g_autofree char *state = g_build_filename (typo, "deep", "state", NULL);
+	g_autofree char *good_config = tether_test_env_path (env, "tether.conf");
+	const struct {
+		const char *config;
+		const char *state;
+		const char *option;
+		const char *path;
+	} cases[] = {
+		{ config, tether_test_env_get_state_dir (env), "--config", config },
+		{ good_config, state, "--state-dir", state },
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+		g_autoptr(TetherTestCtlResult) result = NULL;
+		g_autofree char *expected = NULL;
+
+		result = tether_test_env_run_daemon (env, "--state-dir", cases[i].state, "--config",
+		                                     cases[i].config, NULL);
+		g_assert_cmpint (result->status, ==, 1);
+		expected = g_strdup_printf ("tetherd: %s %s: the directory ", cases[i].option,
+		                            cases[i].path);
+		g_assert_nonnull (strstr (result->err, expected));
+		g_assert_nonnull (strstr (result->err, "does not exist"));
+		g_assert_false (g_file_test (typo, G_FILE_TEST_EXISTS));
+	}
+}
+
 /*
  * --config naming a file that is not a key file: refused at start with the
  * parse error, and the file keeps its bytes; spoiled while tetherd runs, the
@@ -1747,6 +1781,7 @@ main (int argc, char **argv)
 	tether_test_add ("/security/state/modes-fixed", test_state_modes_fixed);
 	tether_test_add ("/security/state/foreign-owner", test_state_foreign_owner);
 	tether_test_add ("/security/config/directory", test_config_directory);
+	tether_test_add ("/security/config/missing-directory", test_config_missing_directory);
 	tether_test_add ("/security/config/not-a-key-file", test_config_not_key_file);
 	tether_test_add ("/security/config/read-only", test_config_read_only);
 	tether_test_add ("/security/plugins/safe", test_plugin_safe);
