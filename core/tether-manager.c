@@ -258,6 +258,21 @@ check_connection_session (TetherCloud *cloud, gboolean adding, GVariant *setting
 	return tether_cloud_check_session (cloud, client_id, keepalive, error);
 }
 
+/* whether a connection that names no anchor has the cloud's to trust */
+static gboolean
+cloud_has_default_anchors (TetherCloud *cloud)
+{
+	GPtrArray *bundled = tether_cloud_get_bundled_anchors (cloud);
+
+	for (guint i = 0; i < bundled->len; i++) {
+		TetherBundledAnchor *anchor = g_ptr_array_index (bundled, i);
+
+		if (anchor->in_default_set)
+			return TRUE;
+	}
+	return FALSE;
+}
+
 /*
  * what MQTT 3.1.1 allows every broker to take as a client id (section 3.1.3.1): at most
  * 65,535 bytes of UTF-8 (D-Bus has checked the UTF-8), and no control characters, which
@@ -296,6 +311,7 @@ check_connection_settings (TetherManager *self, TetherCloud *cloud, GSettings *c
 	const gchar *identity = NULL;
 	const gchar *client_id = NULL;
 	g_autofree const gchar **anchors = NULL;
+	gboolean given_anchors;
 	g_autoptr(GVariant) cloud_options = NULL;
 	guint32 keepalive = 0;
 
@@ -313,7 +329,16 @@ check_connection_settings (TetherManager *self, TetherCloud *cloud, GSettings *c
 	if (g_variant_lookup (settings, "client-id", "&s", &client_id) &&
 	    !check_client_id (client_id, error))
 		return FALSE;
-	if (g_variant_lookup (settings, "trust-anchors", "^a&s", &anchors)) {
+	given_anchors = g_variant_lookup (settings, "trust-anchors", "^a&s", &anchors);
+	if ((adding || given_anchors) && (anchors == NULL || anchors[0] == NULL) &&
+	    !cloud_has_default_anchors (cloud)) {
+		g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
+		             _("%s bundles no trust anchor: add the server's CA with 'tetherctl "
+		               "anchor add NAME FILE' and name it with --anchor NAME"),
+		                tether_cloud_get_name (cloud));
+		return FALSE;
+	}
+	if (anchors != NULL) {
 		for (guint i = 0; anchors[i] != NULL; i++) {
 			if (g_strv_contains (anchors + i + 1, anchors[i])) {
 				g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_ARGUMENT,
@@ -388,9 +413,10 @@ handle_add_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *invoc
 		                                       _("connection '%s' exists already"), id);
 		return TRUE;
 	}
+	/* a settings file that cannot keep the change comes first: nothing can be added then */
 	cloud = lookup_cloud (self, cloud_name, &error);
-	if (cloud == NULL || !check_connection_settings (self, cloud, NULL, values, &error) ||
-	    !tether_settings_check_can_save (self->settings, &error)) {
+	if (cloud == NULL || !tether_settings_check_can_save (self->settings, &error) ||
+	    !check_connection_settings (self, cloud, NULL, values, &error)) {
 		g_dbus_method_invocation_return_gerror (invocation, error);
 		return TRUE;
 	}
@@ -429,11 +455,10 @@ handle_update_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
 	g_autoptr(GError) error = NULL;
 	TetherConnection *connection = lookup_connection (self, id, &error);
 
-	if (connection == NULL ||
+	if (connection == NULL || !tether_settings_check_can_save (self->settings, &error) ||
 	    !check_connection_settings (self, tether_connection_get_cloud (connection),
 	                                tether_connection_get_settings (connection), values,
-	                                &error) ||
-	    !tether_settings_check_can_save (self->settings, &error)) {
+	                                &error)) {
 		g_dbus_method_invocation_return_gerror (invocation, error);
 		return TRUE;
 	}

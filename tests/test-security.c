@@ -312,6 +312,7 @@ admin_calls (Sec *sec)
 	const TetherTestPki *pki = tether_test_env_get_pki (sec->env);
 	GPtrArray *calls = g_ptr_array_new_with_free_func (admin_call_free);
 	const char *conn = CONNECTION_PATH "secconn";
+	const char *sec_anchors[] = { "sec-ca", NULL };
 	GVariantBuilder b;
 
 	add_call (calls, MANAGER_PATH, "org.tether.Tether1.AddTrustAnchor", ACTION_ANCHORS,
@@ -339,6 +340,7 @@ admin_calls (Sec *sec)
 	g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
 	g_variant_builder_add (&b, "{sv}", "endpoint", g_variant_new_string ("127.0.0.1:1"));
 	g_variant_builder_add (&b, "{sv}", "enabled", g_variant_new_boolean (FALSE));
+	g_variant_builder_add (&b, "{sv}", "trust-anchors", g_variant_new_strv (sec_anchors, -1));
 	add_call (
 	        calls, MANAGER_PATH, "org.tether.Tether1.AddConnection", ACTION_CONNECTIONS,
 	        g_variant_new ("(ss@a{sv})", "secconn", "thingsboard", g_variant_builder_end (&b)),
@@ -430,11 +432,21 @@ add_root_connection (Sec *sec)
 {
 	GVariantBuilder b;
 	g_autofree char *path = NULL;
+	g_autofree char *anchor = NULL;
+	g_auto(GStrv) warnings = NULL;
 	g_autoptr(GError) error = NULL;
+	const char *anchors[] = { "root-ca", NULL };
 
+	/* ThingsBoard bundles no anchor: the connection names one of its own */
+	tether_dbus_tether1_call_add_trust_anchor_sync (
+	        tether_test_sysbus_get_manager (sec->bus), "root-ca",
+	        file_variant (tether_test_env_get_pki (sec->env)->server_ca_cert), no_options (),
+	        G_DBUS_CALL_FLAGS_NONE, -1, &anchor, &warnings, NULL, &error);
+	g_assert_no_error (error);
 	g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
 	g_variant_builder_add (&b, "{sv}", "endpoint", g_variant_new_string ("127.0.0.1:1"));
 	g_variant_builder_add (&b, "{sv}", "enabled", g_variant_new_boolean (FALSE));
+	g_variant_builder_add (&b, "{sv}", "trust-anchors", g_variant_new_strv (anchors, -1));
 	tether_dbus_tether1_call_add_connection_sync (
 	        tether_test_sysbus_get_manager (sec->bus), "secconn", "thingsboard",
 	        g_variant_builder_end (&b), G_DBUS_CALL_FLAGS_NONE, -1, &path, NULL, &error);

@@ -909,6 +909,7 @@ test_bad_connection_settings (void)
 	g_autofree char *too_long = g_strnfill (65536, 'c');
 	g_autofree char *longest = g_strnfill (65535, 'c');
 	g_autoptr (TetherTestCtlResult) reprovision = NULL;
+	g_autoptr (TetherTestCtlResult) no_anchor = NULL;
 	const char *const cases[][3] = {
 		{ "--client-id", too_long, "65535" },
 		{ "--client-id", "two\nlines", "control character" },
@@ -941,6 +942,12 @@ test_bad_connection_settings (void)
 				         cases[i][1], cases[i][2], result->err);
 		}
 	}
+	/* ThingsBoard bundles no anchor: a connection must name one */
+	no_anchor = tether_test_env_ctl (tb.env, NULL, "connection", "add", "second", "--cloud",
+	                                 "thingsboard", "--endpoint",
+	                                 tether_test_broker_get_endpoint (tb.broker), NULL);
+	assert_refused (no_anchor, "thingsboard bundles no trust anchor");
+
 	/* ThingsBoard has no provisioning steps to take again */
 	reprovision =
 	        tether_test_env_ctl (tb.env, NULL, "connection", "reprovision", CONNECTION, NULL);
