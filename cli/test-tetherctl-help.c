@@ -11,6 +11,7 @@
  */
 
 #include <string.h>
+#include <sys/wait.h>
 
 #include <glib.h>
 
@@ -152,6 +153,34 @@ test_connection_flags (void)
 	assert_not_says (modify, "--cloud");
 }
 
+/* a name where a command wants an option: a usage error (2) that shows the option */
+static void
+test_naming_option_hint (void)
+{
+	/* the command's words, then what the error must show */
+	const gchar *const cases[][4] = {
+		{ "identity", "show", "spare", "write --identity spare" },
+		{ "monitor", "tb", NULL, "write --connection tb" },
+	};
+
+	g_setenv ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent", TRUE);
+	g_setenv ("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent", TRUE);
+	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+		const gchar *argv[] = { tetherctl_path, cases[i][0], cases[i][1], cases[i][2],
+			                NULL };
+		g_autoptr(GError) error = NULL;
+		g_autofree gchar *err = NULL;
+		gint status = 0;
+
+		g_spawn_sync (NULL, (gchar **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+		              NULL, &err, &status, &error);
+		g_assert_no_error (error);
+		g_assert_true (WIFEXITED (status));
+		g_assert_cmpint (WEXITSTATUS (status), ==, 2);
+		assert_says (err, cases[i][3]);
+	}
+}
+
 int
 main (int argc, char **argv)
 {
@@ -164,5 +193,6 @@ main (int argc, char **argv)
 
 	g_test_add_func ("/tetherctl/help/every-command", test_every_command);
 	g_test_add_func ("/tetherctl/help/connection-flags", test_connection_flags);
+	g_test_add_func ("/tetherctl/help/naming-option-hint", test_naming_option_hint);
 	return g_test_run ();
 }

@@ -51,6 +51,20 @@ tetherctl_usage_error (GError **error, const char *format, ...)
 	return FALSE;
 }
 
+/* the option a command names its object with, when it takes no positional name and the
+ * option was not given */
+static const char *
+naming_option (const TetherctlUsage *usage)
+{
+	for (const GOptionEntry *e = usage->entries; e != NULL && e->long_name != NULL; e++) {
+		if (e->arg == G_OPTION_ARG_STRING && *(char **) e->arg_data == NULL &&
+		    (g_str_equal (e->long_name, "identity") ||
+		     g_str_equal (e->long_name, "connection")))
+			return e->long_name;
+	}
+	return NULL;
+}
+
 /* Parses a command's options; returns its positional arguments, checked in number. */
 GStrv
 tetherctl_parse_command (TetherctlContext *ctx, const TetherctlUsage *usage, char **args,
@@ -96,8 +110,17 @@ tetherctl_parse_command (TetherctlContext *ctx, const TetherctlUsage *usage, cha
 		return NULL;
 	}
 	if (count > usage->max_args) {
-		tetherctl_usage_error (error, _("Unexpected argument '%s'"),
-		                                 argv[usage->max_args + 1]);
+		const char *extra = argv[usage->max_args + 1];
+		const char *option = naming_option (usage);
+
+		/* 'identity show spare' for 'identity show --identity spare' */
+		if (option != NULL)
+			tetherctl_usage_error (error,
+			                       _("Unexpected argument '%s': to name the %s, write "
+			                         "--%s %s"),
+			                          extra, option, option, extra);
+		else
+			tetherctl_usage_error (error, _("Unexpected argument '%s'"), extra);
 		return NULL;
 	}
 	return g_strdupv (argv + 1);
