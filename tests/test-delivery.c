@@ -882,8 +882,10 @@ flaky_publish_cb (gpointer user_data)
 	GVariant *message;
 	g_autoptr(GVariant) payload = NULL;
 
+	/* all sent: idle until the test removes this source (removing itself would leave the
+	 * test a stale id to remove) */
 	if (flaky->next == flaky->end)
-		return G_SOURCE_REMOVE;
+		return G_SOURCE_CONTINUE;
 	call = g_new0 (FlakyCall, 1);
 	call->flaky = flaky;
 	call->seq = flaky->next++;
@@ -902,8 +904,9 @@ flaky_cut_cb (gpointer user_data)
 {
 	Flaky *flaky = user_data;
 
+	/* as flaky_publish_cb(): the test removes it */
 	if (flaky->next == flaky->end)
-		return G_SOURCE_REMOVE;
+		return G_SOURCE_CONTINUE;
 	if (tether_test_proxy_cut (flaky->d->proxy) > 0)
 		flaky->cuts++;
 	return G_SOURCE_CONTINUE;
