@@ -158,16 +158,17 @@ static void
 test_naming_option_hint (void)
 {
 	/* the command's words, then what the error must show */
-	const gchar *const cases[][4] = {
-		{ "identity", "show", "spare", "write --identity spare" },
-		{ "monitor", "tb", NULL, "write --connection tb" },
+	const gchar *const cases[][5] = {
+		{ "identity", "show", "spare", NULL, "write --identity spare" },
+		{ "monitor", "tb", NULL, NULL, "write --connection tb" },
+		{ "publish", "tb", "{}", NULL, "write --connection tb" },
 	};
 
 	g_setenv ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent", TRUE);
 	g_setenv ("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent", TRUE);
 	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
-		const gchar *argv[] = { tetherctl_path, cases[i][0], cases[i][1], cases[i][2],
-			                NULL };
+		const gchar *argv[] = { tetherctl_path, cases[i][0], cases[i][1],
+			                cases[i][2],    cases[i][3], NULL };
 		g_autoptr(GError) error = NULL;
 		g_autofree gchar *err = NULL;
 		gint status = 0;
@@ -177,7 +178,7 @@ test_naming_option_hint (void)
 		g_assert_no_error (error);
 		g_assert_true (WIFEXITED (status));
 		g_assert_cmpint (WEXITSTATUS (status), ==, 2);
-		assert_says (err, cases[i][3]);
+		assert_says (err, cases[i][4]);
 	}
 }
 

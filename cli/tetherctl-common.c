@@ -113,12 +113,13 @@ tetherctl_parse_command (TetherctlContext *ctx, const TetherctlUsage *usage, cha
 		const char *extra = argv[usage->max_args + 1];
 		const char *option = naming_option (usage);
 
-		/* 'identity show spare' for 'identity show --identity spare' */
+		/* 'identity show spare' for 'identity show --identity spare', 'publish tb ...' for
+		 * 'publish --connection tb ...': the name came first */
 		if (option != NULL)
 			tetherctl_usage_error (error,
 			                       _("Unexpected argument '%s': to name the %s, write "
 			                         "--%s %s"),
-			                          extra, option, option, extra);
+			                          extra, option, option, argv[1]);
 		else
 			tetherctl_usage_error (error, _("Unexpected argument '%s'"), extra);
 		return NULL;
