@@ -506,9 +506,12 @@ handle_remove_connection (TetherDBusTether1 *skeleton, GDBusMethodInvocation *in
 	if (queued > 0 && !discard) {
 		g_dbus_method_invocation_return_error (
 		        invocation, TETHER_ERROR, TETHER_ERROR_IN_USE,
-		        _("connection '%s' has %llu messages queued: wait until "
-		           "they are delivered, or discard them (--discard-queued)"),
-		           id, (unsigned long long) queued);
+		        ngettext ("connection '%s' has %llu message queued: wait until it is "
+		                  "delivered, or discard it (--discard-queued)",
+		                  "connection '%s' has %llu messages queued: wait until they are "
+		                  "delivered, or discard them (--discard-queued)",
+		                  (unsigned long) MIN (queued, G_MAXULONG)),
+		        id, (unsigned long long) queued);
 		return TRUE;
 	}
 	if (!tether_settings_check_can_save (self->settings, &error)) {

@@ -283,6 +283,11 @@ main (int argc, char **argv)
 		g_printerr (_("Run 'tetherd --help' to see the options.\n"));
 		return 2;
 	}
+	if (argc > 1) {
+		g_printerr (_("tetherd: unexpected argument '%s'\n"), argv[1]);
+		g_printerr (_("Run 'tetherd --help' to see the options.\n"));
+		return 2;
+	}
 	if (version) {
 		g_print ("tetherd %s\n", PACKAGE_VERSION);
 		return EXIT_SUCCESS;

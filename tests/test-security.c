@@ -1075,6 +1075,22 @@ test_config_missing_directory (void)
 	}
 }
 
+/* an argument tetherd does not take (a typo of an option's value) is refused, not ignored */
+static void
+test_unexpected_argument (void)
+{
+	g_autoptr(TetherTestEnv) env = tether_test_env_new ();
+	g_autofree char *config = tether_test_env_path (env, "tether.conf");
+	g_autoptr(TetherTestCtlResult) result = NULL;
+
+	result =
+	        tether_test_env_run_daemon (env, "--state-dir", tether_test_env_get_state_dir (env),
+	                                    "--config", config, "extra", NULL);
+	g_assert_cmpint (result->status, ==, 2);
+	g_assert_nonnull (strstr (result->err, "tetherd: unexpected argument 'extra'"));
+	g_assert_false (g_file_test (config, G_FILE_TEST_EXISTS));
+}
+
 /*
  * --config naming a file that is not a key file: refused at start with the
  * parse error, and the file keeps its bytes; spoiled while tetherd runs, the
@@ -1794,6 +1810,7 @@ main (int argc, char **argv)
 	tether_test_add ("/security/state/foreign-owner", test_state_foreign_owner);
 	tether_test_add ("/security/config/directory", test_config_directory);
 	tether_test_add ("/security/config/missing-directory", test_config_missing_directory);
+	tether_test_add ("/security/start/unexpected-argument", test_unexpected_argument);
 	tether_test_add ("/security/config/not-a-key-file", test_config_not_key_file);
 	tether_test_add ("/security/config/read-only", test_config_read_only);
 	tether_test_add ("/security/plugins/safe", test_plugin_safe);

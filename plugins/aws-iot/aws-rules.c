@@ -204,8 +204,8 @@ aws_rules_check_keepalive (guint keepalive, GError **error)
 	if (keepalive >= AWS_MIN_KEEPALIVE && keepalive <= AWS_MAX_KEEPALIVE)
 		return TRUE;
 	g_set_error (error, TETHER_ERROR, TETHER_ERROR_REFUSED,
-	             _("aws-iot: a keep-alive of %u s is outside AWS IoT Core's %u to %u s: set "
-	               "one in range with 'tetherctl connection modify ID --keepalive SECONDS'"),
+	             _("aws-iot: a keep-alive of %u s is outside AWS IoT Core's %u to %u s: give "
+	               "one in range with --keepalive SECONDS"),
 	                keepalive, (guint) AWS_MIN_KEEPALIVE, (guint) AWS_MAX_KEEPALIVE);
 	return FALSE;
 }
